@@ -1,0 +1,49 @@
+"""Render layer: numpy arrays -> uint8 RGBA frames and PNG bytes. No TensorFlow, no widgets."""
+
+from .activations import (
+    blank_channels,
+    channel_frame,
+    grid_frame,
+    normalize_channel,
+    normalize_channels,
+)
+from .frames import (
+    ACTIVATION_COLORMAP,
+    CAM_COLORMAP,
+    COLORMAPS,
+    GridLayout,
+    colorize,
+    colormap_lut,
+    draw_highlight,
+    encode_png,
+    fit_size,
+    tile,
+    to_rgba,
+    upscale,
+)
+from .overlay import heatmap_frame, overlay, superimpose_additive
+from .patterns import pattern_grid
+
+__all__ = [
+    "ACTIVATION_COLORMAP",
+    "CAM_COLORMAP",
+    "COLORMAPS",
+    "GridLayout",
+    "blank_channels",
+    "channel_frame",
+    "colorize",
+    "colormap_lut",
+    "draw_highlight",
+    "encode_png",
+    "fit_size",
+    "grid_frame",
+    "heatmap_frame",
+    "normalize_channel",
+    "normalize_channels",
+    "overlay",
+    "pattern_grid",
+    "superimpose_additive",
+    "tile",
+    "to_rgba",
+    "upscale",
+]
