@@ -1,0 +1,45 @@
+"""Intermediate activations: every selected layer's output for one image, from one forward pass."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .backend import require_tensorflow
+from .batch import content_key, model_batch
+from .graph import flat_graph
+from .models import conv_layers, default_preprocess, load_model, resolve_layer
+
+
+class Activations:
+    """Outputs of conv/pool layers (default: all of them) for one image.
+
+    ``compute`` runs ONE compiled forward pass for all layers and keeps the result for the
+    last image, so switching layer or channel for the same image never runs the model again.
+    """
+
+    def __init__(self, model, layers=None, preprocess=None):
+        require_tensorflow()
+        import tensorflow as tf
+
+        self.model = load_model(model)
+        self.preprocess = default_preprocess(self.model, preprocess)
+        names = conv_layers(self.model) if layers is None else [layers] if isinstance(layers, str) else list(layers)
+        self.layers = [resolve_layer(self.model, name) for name in names]
+        graph = flat_graph(self.model)
+        submodel = graph.submodel(tuple(self.layers))
+        spec = tf.TensorSpec(graph.input.shape, tf.float32)
+        self._forward = tf.function(lambda x: submodel(x, training=False), input_signature=[spec])
+        self._cache_key = None
+        self._cache = None
+
+    def compute(self, img) -> dict[str, np.ndarray]:
+        """{layer name: float32 (H, W, C)} for ``img``; cached for the last image."""
+        x = model_batch(self.model, img, self.preprocess)
+        key = content_key(x)
+        if key != self._cache_key:
+            outputs = self._forward(x)
+            if not isinstance(outputs, list | tuple):
+                outputs = [outputs]
+            self._cache = {name: out.numpy()[0] for name, out in zip(self.layers, outputs)}
+            self._cache_key = key
+        return dict(self._cache)

@@ -1,0 +1,128 @@
+"""Filter patterns: gradient ascent in input space (Deep Learning with Python, 1st ed., 5.4.2).
+
+Each image starts as uniform noise in [128, 148), its loss is the mean activation of its own
+filter, and it climbs the gradient divided by the gradient's root mean square (+1e-5) with a
+fixed step. N filters are optimized together as ONE batch (image i maximizes filter i, the
+gradients are normalized per image), which keeps this CPU's matrix units busy; one compiled
+step serves every filter, every batch size and every image size without retracing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from ..errors import ConvVizError
+from .backend import require_tensorflow
+from .graph import flat_graph, free_size_extractor
+from .models import input_size, load_model, resolve_layer
+
+
+def initial_images(filters, size: int, seed: int) -> np.ndarray:
+    """The starting noise, (N, size, size, 3) in [128, 148); filter f's noise depends only on (seed, f)."""
+    return np.stack(
+        [np.random.default_rng([seed, f]).random((size, size, 3)) * 20.0 + 128.0 for f in filters]
+    ).astype(np.float32)
+
+
+def deprocess(images: np.ndarray) -> np.ndarray:
+    """Float images (N, H, W, 3) -> uint8: center, divide by std + 1e-5, x0.1 + 0.5, clip, x255."""
+    x = np.asarray(images, dtype=np.float32)
+    x = x - x.mean(axis=(1, 2, 3), keepdims=True)
+    x = x / (x.std(axis=(1, 2, 3), keepdims=True) + 1e-5)
+    x = np.clip(x * 0.1 + 0.5, 0.0, 1.0) * 255.0
+    return x.astype(np.uint8)
+
+
+class FilterPatterns:
+    """The input patterns that maximally activate filters of one layer."""
+
+    def __init__(self, model, layer):
+        require_tensorflow()
+        import tensorflow as tf
+
+        self.model = load_model(model)
+        self.layer = resolve_layer(self.model, layer)
+        graph = flat_graph(self.model)
+        self.num_filters = int(graph.tap(self.layer).shape[-1])
+        try:
+            extractor = free_size_extractor(self.model, self.layer)
+            self.fixed_size = None
+        except Exception:  # some layer before this one needs a fixed size: optimize at it
+            extractor = graph.submodel((self.layer,))
+            self.fixed_size = input_size(self.model)[0]
+
+        def step(images, filters, step_size):
+            with tf.GradientTape() as tape:
+                tape.watch(images)
+                activation = extractor(images, training=False)
+                own = tf.gather(activation, filters, axis=3, batch_dims=1)  # (N, h, w)
+                losses = tf.reduce_mean(own, axis=(1, 2))
+                total = tf.reduce_sum(losses)  # image i's gradient is its own loss's
+            grads = tape.gradient(total, images)
+            rms = tf.sqrt(tf.reduce_mean(tf.square(grads), axis=(1, 2, 3), keepdims=True))
+            return images + step_size * grads / (rms + 1e-5), losses
+
+        self._step = tf.function(
+            step,
+            input_signature=[
+                tf.TensorSpec((None, None, None, 3), tf.float32),
+                tf.TensorSpec((None,), tf.int32),
+                tf.TensorSpec((), tf.float32),
+            ],
+        )
+        self.losses = None  # each filter's mean activation at the last step
+
+    def _filters(self, filters) -> list[int]:
+        items = [filters] if isinstance(filters, int | np.integer) else list(filters)
+        if not items:
+            raise ConvVizError("filters: expected at least one filter index, got none.")
+        out = []
+        for f in items:
+            if isinstance(f, bool) or not isinstance(f, int | np.integer):
+                raise ConvVizError(f"filters: expected integer filter indices, got {f!r}.")
+            if not 0 <= int(f) < self.num_filters:
+                raise ConvVizError(
+                    f"filters: layer {self.layer!r} has {self.num_filters} filters, expected "
+                    f"indices 0..{self.num_filters - 1}, got {int(f)}."
+                )
+            out.append(int(f))
+        return out
+
+    def generate(
+        self,
+        filters,
+        size: int = 150,
+        steps: int = 40,
+        step_size: float = 1.0,
+        seed: int = 0,
+        callback: Callable | None = None,
+    ) -> np.ndarray:
+        """uint8 (N, size, size, 3): one pattern per filter, all optimized as one batch.
+
+        ``callback(step, images_uint8)`` runs after each step (1-based); returning False
+        stops at once and the patterns reached so far are returned.
+        """
+        import tensorflow as tf
+
+        indices = self._filters(filters)
+        if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 8 or (
+            self.fixed_size is not None and size != self.fixed_size
+        ):
+            expected = self.fixed_size or "an integer >= 8 (pixels per side)"
+            raise ConvVizError(f"size: expected {expected}, got {size!r}.")
+        if not isinstance(steps, int | np.integer) or steps < 0:
+            raise ConvVizError(f"steps: expected a non-negative integer, got {steps!r}.")
+        if not np.isfinite(step_size):
+            raise ConvVizError(f"step_size: expected a finite number, got {step_size!r}.")
+
+        images = tf.constant(initial_images(indices, int(size), seed))
+        filter_tensor = tf.constant(indices, tf.int32)
+        lr = tf.constant(float(step_size), tf.float32)
+        for i in range(1, int(steps) + 1):
+            images, losses = self._step(images, filter_tensor, lr)
+            self.losses = losses.numpy()
+            if callback is not None and callback(i, deprocess(images.numpy())) is False:
+                break
+        return deprocess(images.numpy())
