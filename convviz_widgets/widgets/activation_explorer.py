@@ -1,0 +1,168 @@
+"""ActivationExplorer: every channel of a layer's feature map for one image."""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+from traitlets import Enum, Int, Unicode, observe, validate
+
+from ..render.activations import blank_channels, channel_frame, grid_frame
+from ..render.frames import ACTIVATION_COLORMAP
+from ._base import Explorer, shows_errors
+from ._controls import as_image, as_model, check_choice, clamp
+
+
+class ActivationExplorer(Explorer):
+    """Layer dropdown, channel slider, one channel large or the whole layer as a grid.
+
+    All layers are computed in one forward pass when the image is set (``Activations`` caches
+    them); switching layer, channel or view only re-renders.
+
+    Traits: ``layer`` (name, nested ones as "outer/inner"), ``channel``, ``view``
+    ("channel" | "grid"), ``colormap``. In the grid, clicking or hovering a cell selects it.
+    """
+
+    layer = Unicode()
+    channel = Int(0)
+    view = Enum(("channel", "grid"), default_value="channel")
+    colormap = Unicode(ACTIVATION_COLORMAP)
+
+    def __init__(self, model, img, layers=None, preprocess=None, *, size=320, grid_cols=None,
+                 min_cell=40, hover_select=True):
+        from ..engines import Activations, conv_layers
+
+        super().__init__()
+        self.model = as_model(model)
+        self.size = size  # longest side of the single-channel view, px
+        self.grid_cols = grid_cols
+        self.min_cell = min_cell  # small maps are upscaled to at least this in the grid
+        self.hover_select = hover_select
+        self.layout_grid = None  # GridLayout of the last grid drawn, for hit-testing
+        from ..engines.models import resolve_layer
+
+        if isinstance(layers, str):
+            layers = [layers]
+        names = conv_layers(self.model) if layers is None else [
+            resolve_layer(self.model, name) for name in layers
+        ]
+        self._activations = Activations(self.model, layers=names, preprocess=preprocess)
+        self._maps = {}
+        self._image = None
+
+        self.layer_dropdown = widgets.Dropdown(options=[(n, n) for n in names], description="layer")
+        self.channel_slider = widgets.IntSlider(min=0, max=0, description="channel")
+        self.view_toggle = widgets.ToggleButtons(
+            options=[("channel", "channel"), ("grid", "grid")], description="view"
+        )
+        self.info = widgets.HTML()
+        self.children = [
+            widgets.HBox([self.layer_dropdown, self.view_toggle]),
+            self.channel_slider,
+            self.info,
+            self.canvas,
+            self.status,
+        ]
+
+        with self.batch():
+            self._set_image(img)
+            self.layer = names[0] if names else ""
+            widgets.link((self, "layer"), (self.layer_dropdown, "value"))
+            widgets.link((self, "channel"), (self.channel_slider, "value"))
+            widgets.link((self, "view"), (self.view_toggle, "value"))
+            self.request_redraw()
+        self.canvas.on_mouse_down(self._on_mouse_down)
+        self.canvas.on_mouse_move(self._on_mouse_move)
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def layers(self) -> list[str]:
+        return [value for _, value in self.layer_dropdown.options]
+
+    @property
+    def image(self):
+        """The image (float32 (H, W, 3), 0..255) whose activations are shown."""
+        return self._image
+
+    @image.setter
+    def image(self, img):
+        with self.batch():
+            self._set_image(img)
+            self.request_redraw()
+
+    @property
+    def activations(self) -> dict:
+        """{layer: float32 (H, W, C)} for the current image."""
+        return self._maps
+
+    def _set_image(self, img):
+        image = as_image(img, self.model)
+        self._maps = self._activations.compute(image)
+        self._image = image
+
+    @validate("layer")
+    def _check_layer(self, proposal):
+        value = proposal["value"]
+        try:
+            check_choice("layer", value, self.layers)
+        except Exception as exc:
+            self.show_error(exc)
+            raise
+        return value
+
+    @validate("channel")
+    def _clamp_channel(self, proposal):
+        fmap = self._maps.get(self.layer)
+        top = fmap.shape[-1] - 1 if fmap is not None else 0
+        return clamp(int(proposal["value"]), 0, top)
+
+    @observe("layer")
+    def _on_layer(self, change):
+        with self.batch():
+            channels = self._maps[self.layer].shape[-1]
+            # The slider clamps its value, and the link clamps ``channel`` with it.
+            with self.channel_slider.hold_sync():
+                self.channel_slider.max = channels - 1
+            self.channel = self.channel  # re-validate against the new layer
+            self.request_redraw()
+
+    @observe("channel", "view", "colormap")
+    def _on_state(self, change):
+        self.request_redraw()
+
+    # -- rendering ---------------------------------------------------------------------------
+
+    def _render(self):
+        fmap = self._maps[self.layer]
+        h, w, c = fmap.shape
+        self.info.value = (
+            f"<b>{self.layer}</b>: output shape ({h}, {w}, {c}) &mdash; "
+            f"{blank_channels(fmap)} of {c} channels blank for this image"
+        )
+        if self.view == "channel":
+            return channel_frame(fmap, self.channel, self.colormap, size=self.size)
+        frame, self.layout_grid = grid_frame(
+            fmap,
+            cols=self.grid_cols,
+            colormap=self.colormap,
+            highlight=self.channel,
+            cell_size=max(h, w, self.min_cell),
+        )
+        return frame
+
+    # -- mouse -------------------------------------------------------------------------------
+
+    @shows_errors
+    def _on_mouse_down(self, x, y):
+        self._select_at(x, y)
+
+    @shows_errors
+    def _on_mouse_move(self, x, y):
+        if self.hover_select:
+            self._select_at(x, y)
+
+    def _select_at(self, x, y):
+        if self.view != "grid" or self.layout_grid is None:
+            return
+        index = self.layout_grid.index_at(x, y)
+        if index is not None:
+            self.channel = index
