@@ -14,6 +14,7 @@ from .frames import (
     _check_numeric,
     _describe,
     _lut_for,
+    apply_lut,
     colorize,
     draw_highlight,
     fit_shape,
@@ -123,7 +124,7 @@ def grid_frame(
     th, tw = fit_shape((h, w), cell_size)
     if (th, tw) != (h, w):
         levels = levels[:, nearest_indices(h, th)][:, :, nearest_indices(w, tw)]
-    cells = _lut_for(colormap)[levels]
+    cells = apply_lut(_lut_for(colormap), levels)
     mosaic, layout = tile(cells, cols=min(16, c) if cols is None else cols, pad=pad)
     if highlight is not None:
         draw_highlight(mosaic, layout, _channel_index(highlight, c))

@@ -15,6 +15,7 @@ from .frames import (
     _check_numeric,
     _describe,
     _lut_for,
+    apply_lut,
     colorize,
     fit_size,
     to_rgba,
@@ -79,7 +80,7 @@ def overlay(image, heatmap, alpha: float = 0.4, colormap=CAM_COLORMAP) -> np.nda
     a = _alpha(alpha)
     rgb = _image_rgb(image)
     heat = _resize(_heatmap01(heatmap), rgb.shape[:2], cv2.INTER_LINEAR)
-    colored = _lut_for(colormap)[_levels(np.clip(heat, 0.0, 1.0))][:, :, :3]
+    colored = apply_lut(_lut_for(colormap), _levels(np.clip(heat, 0.0, 1.0)))[:, :, :3]
     blended = rgb * np.float32(1.0 - a) + colored * np.float32(a)
     return to_rgba(blended, name="overlay")
 

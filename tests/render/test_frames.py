@@ -10,6 +10,7 @@ from convviz_widgets.errors import ConvVizError
 from convviz_widgets.render import (
     COLORMAPS,
     GridLayout,
+    apply_lut,
     colorize,
     colormap_lut,
     draw_highlight,
@@ -126,6 +127,12 @@ def test_colorize_is_lut_indexing_of_matplotlib():
     out = colorize(values, "magma")
     np.testing.assert_array_equal(out, matplotlib.colormaps["magma"](values, bytes=True))
     assert out.flags.c_contiguous
+
+
+def test_apply_lut_equals_fancy_indexing_for_any_shape():
+    levels = np.random.default_rng(0).integers(0, 256, (3, 5, 7), dtype=np.uint8)
+    lut = colormap_lut("inferno")
+    np.testing.assert_array_equal(apply_lut(lut, levels), lut[levels])
 
 
 def test_colorize_accepts_an_explicit_lut_and_rejects_floats():
