@@ -333,9 +333,13 @@ def fit_shape(shape: tuple[int, int], size: int | None) -> tuple[int, int]:
 
 
 def fit_size(rgba, size: int | None) -> np.ndarray:
-    """Nearest-resize a frame so its longest side is about `size` px (see `fit_shape`)."""
+    """Resize a frame so its longest side is about `size` px (see `fit_shape`): nearest when
+    growing, so small maps stay crisp blocks; area-averaged when shrinking, so photos don't alias."""
     img = to_rgba(rgba, name="rgba")
-    return upscale(img, fit_shape(img.shape[:2], size)) if size is not None else img
+    th, tw = fit_shape(img.shape[:2], size)
+    if max(th, tw) < max(img.shape[:2]):
+        return to_rgba(cv2.resize(img, (tw, th), interpolation=cv2.INTER_AREA), name="rgba")
+    return upscale(img, (th, tw)) if size is not None else img
 
 
 def nearest_indices(n_src: int, n_dst: int) -> np.ndarray:

@@ -257,6 +257,11 @@ def test_fit_size_prefers_an_integer_factor_and_shrinks_proportionally():
     assert fit_size(np.zeros((3, 5)), None).shape == (3, 5, 4)
 
 
+def test_fit_size_averages_when_shrinking():
+    checker = np.indices((4, 4)).sum(axis=0) % 2 * 255.0  # 1 px checkerboard
+    np.testing.assert_array_equal(fit_size(checker, 2)[..., 0], np.full((2, 2), 128))  # 127.5 rounded
+
+
 # --- PNG -------------------------------------------------------------------------------------
 
 
