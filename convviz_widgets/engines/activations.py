@@ -6,6 +6,7 @@ import numpy as np
 
 from .backend import require_tensorflow
 from .batch import content_key, model_batch
+from .compiled import Compiled
 from .graph import flat_graph
 from .models import conv_layers, default_preprocess, load_model, resolve_layer
 
@@ -28,7 +29,7 @@ class Activations:
         graph = flat_graph(self.model)
         submodel = graph.submodel(tuple(self.layers))
         spec = tf.TensorSpec(graph.input.shape, tf.float32)
-        self._forward = tf.function(lambda x: submodel(x, training=False), input_signature=[spec])
+        self._forward = Compiled(lambda x: submodel(x, training=False), [spec])
         self._cache_key = None
         self._cache = None
 

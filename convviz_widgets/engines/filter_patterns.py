@@ -2,7 +2,8 @@
 
 Each image starts as uniform noise in [128, 148), its loss is the mean activation of its own
 filter, and it climbs the gradient divided by the gradient's root mean square (+1e-5) with a
-fixed step. N filters are optimized together as ONE batch (image i maximizes filter i, the
+fixed step. A filter whose gradient is zero everywhere (a dead ReLU) gives a flat gray
+pattern. N filters are optimized together as ONE batch (image i maximizes filter i, the
 gradients are normalized per image), which keeps this CPU's matrix units busy; one compiled
 step serves every filter, every batch size and every image size without retracing.
 """
@@ -15,6 +16,7 @@ import numpy as np
 
 from ..errors import ConvVizError
 from .backend import require_tensorflow
+from .compiled import Compiled
 from .graph import flat_graph, free_size_extractor
 from .models import input_size, load_model, resolve_layer
 
@@ -26,11 +28,17 @@ def initial_images(filters, size: int, seed: int) -> np.ndarray:
     ).astype(np.float32)
 
 
-def deprocess(images: np.ndarray) -> np.ndarray:
-    """Float images (N, H, W, 3) -> uint8: center, divide by std + 1e-5, x0.1 + 0.5, clip, x255."""
+def deprocess(images: np.ndarray, alive=None) -> np.ndarray:
+    """Float images (N, H, W, 3) -> uint8: center, divide by std + 1e-5, x0.1 + 0.5, clip, x255.
+
+    ``alive`` (N,) bool: images whose filter never had a gradient are shown flat mid-gray
+    (their "pattern" would only be the starting noise).
+    """
     x = np.asarray(images, dtype=np.float32)
     x = x - x.mean(axis=(1, 2, 3), keepdims=True)
     x = x / (x.std(axis=(1, 2, 3), keepdims=True) + 1e-5)
+    if alive is not None:
+        x[~np.asarray(alive, dtype=bool)] = 0.0
     x = np.clip(x * 0.1 + 0.5, 0.0, 1.0) * 255.0
     return x.astype(np.uint8)
 
@@ -62,11 +70,11 @@ class FilterPatterns:
                 total = tf.reduce_sum(losses)  # image i's gradient is its own loss's
             grads = tape.gradient(total, images)
             rms = tf.sqrt(tf.reduce_mean(tf.square(grads), axis=(1, 2, 3), keepdims=True))
-            return images + step_size * grads / (rms + 1e-5), losses
+            return images + step_size * grads / (rms + 1e-5), losses, tf.reshape(rms, [-1]) > 0
 
-        self._step = tf.function(
+        self._step = Compiled(
             step,
-            input_signature=[
+            [
                 tf.TensorSpec((None, None, None, 3), tf.float32),
                 tf.TensorSpec((None,), tf.int32),
                 tf.TensorSpec((), tf.float32),
@@ -120,9 +128,11 @@ class FilterPatterns:
         images = tf.constant(initial_images(indices, int(size), seed))
         filter_tensor = tf.constant(indices, tf.int32)
         lr = tf.constant(float(step_size), tf.float32)
+        alive = np.zeros(len(indices), dtype=bool)
         for i in range(1, int(steps) + 1):
-            images, losses = self._step(images, filter_tensor, lr)
+            images, losses, moved = self._step(images, filter_tensor, lr)
             self.losses = losses.numpy()
-            if callback is not None and callback(i, deprocess(images.numpy())) is False:
+            alive |= moved.numpy()
+            if callback is not None and callback(i, deprocess(images.numpy(), alive)) is False:
                 break
-        return deprocess(images.numpy())
+        return deprocess(images.numpy(), alive if steps else None)

@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import ConvVizError
 from .backend import require_tensorflow
 from .batch import content_key, model_batch
+from .compiled import Compiled
 from .graph import flat_graph
 from .models import default_preprocess, last_conv_layer, load_model, num_classes, resolve_layer
 
@@ -73,7 +74,7 @@ class GradCAM:
                     total = tf.reduce_sum(tf.gather(s, classes, axis=1, batch_dims=1))
                 return _cam_from(tf, a, tape.gradient(total, tiled))
 
-            self._maps = tf.function(maps, input_signature=[a_spec, k_spec])
+            self._maps = Compiled(maps, [a_spec, k_spec])
         else:
             full = graph.submodel((self.layer, scores))
 
@@ -89,8 +90,8 @@ class GradCAM:
                     total = tf.reduce_sum(tf.gather(s, classes, axis=1, batch_dims=1))
                 return _cam_from(tf, a, tape.gradient(total, a))
 
-            self._maps = tf.function(maps, input_signature=[x_spec, k_spec])
-        self._forward = tf.function(forward, input_signature=[x_spec])
+            self._maps = Compiled(maps, [x_spec, k_spec])
+        self._forward = Compiled(forward, [x_spec])
         self._key = None
         self._features = None
         self._x = None

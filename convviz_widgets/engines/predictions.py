@@ -9,6 +9,7 @@ import numpy as np
 from ..errors import ConvVizError
 from .backend import require_tensorflow
 from .batch import model_batch
+from .compiled import Compiled
 from .graph import flat_graph
 from .models import class_names, default_preprocess, load_model
 
@@ -26,7 +27,7 @@ def probabilities(model, img, preprocess=None) -> np.ndarray:
         graph = flat_graph(model)
         submodel = graph.submodel(("@probability",))
         spec = tf.TensorSpec(graph.input.shape, tf.float32)
-        fn = tf.function(lambda x: submodel(x, training=False), input_signature=[spec])
+        fn = Compiled(lambda x: submodel(x, training=False), [spec])
         _PREDICT[model] = fn
     x = model_batch(model, img, default_preprocess(model, preprocess))
     return fn(x).numpy()[0]
