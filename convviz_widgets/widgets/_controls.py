@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 import os
 
+import numpy as np
+
 from ..errors import ConvVizError
 
 
@@ -29,7 +31,10 @@ def as_image(img, model):
     """``load_image`` at the model's input size: the engines and the display see the same pixels."""
     from ..engines import load_image
 
-    return load_image(img, target_size=input_size(model))
+    image = load_image(img, target_size=input_size(model))
+    # Resizing can overshoot 255 by float round-off (255.00003), which the engines' own
+    # load_image then refuses; clip so a shrunk sample image always goes through.
+    return np.clip(image, 0.0, 255.0, out=image)
 
 
 def check_choice(name: str, value, choices) -> None:

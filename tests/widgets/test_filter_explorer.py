@@ -1,0 +1,177 @@
+"""FilterExplorer: background runs, live frames, Stop within one step, the pattern cache."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from convviz_widgets import ConvVizError, FilterPatterns
+from convviz_widgets.render.frames import fit_size
+from convviz_widgets.render.patterns import pattern_grid
+from convviz_widgets.widgets import FilterExplorer
+
+
+def single_frame(explorer, image):
+    return fit_size(pattern_grid([image], cols=1, pad=0, size=explorer.size)[0], explorer.display_size)
+
+
+@pytest.fixture
+def fx(recorder, model):
+    ex = FilterExplorer(model, live_interval=0.0)
+    ex.steps = 5
+    yield ex
+    ex.stop()
+    ex.wait(10)
+
+
+def spy_generate(explorer, layer, before_step=None):
+    """Wrap the layer's engine: record every call and every step the callback saw."""
+    engine = explorer._engine(layer)
+    calls, steps = [], []
+    generate = engine.generate
+
+    def spy(filters, callback=None, **kwargs):
+        calls.append(list(filters))
+
+        def wrapped(step, images):
+            steps.append(step)
+            if before_step is not None:
+                before_step(step)
+            return callback(step, images)
+
+        return generate(filters, callback=wrapped, **kwargs)
+
+    engine.generate = spy
+    return calls, steps
+
+
+def test_defaults_and_size_follow_the_model(fx, model):
+    assert fx.layer == "c1" and fx.size == 32 and fx.size_box.disabled
+    fx.size = 100
+    assert fx.size == 32  # the model's input size is fixed
+    assert fx.frame is not None  # a placeholder before anything runs
+
+
+def test_single_run_draws_live_and_ends_on_the_engine_result(recorder, fx, model):
+    fx.filter_index = 3
+    thread = fx.run()
+    assert isinstance(thread, threading.Thread) and thread.daemon
+    assert fx.wait(30)
+    want = FilterPatterns(model, "c1").generate([3], size=32, steps=5, step_size=1.0, seed=0)[0]
+    np.testing.assert_array_equal(fx.cache[("c1", 3, 5, 1.0, 32, 0)], want)
+    frames = recorder.frames(fx.canvas)
+    assert len(frames) >= 5  # live frames during the run, live_interval=0
+    np.testing.assert_array_equal(frames[-1], single_frame(fx, want))
+    assert fx.progress.value == fx.progress.max == 5 and fx.progress.description == "done"
+    assert not fx.run_button.disabled and fx.stop_button.disabled
+
+
+def test_stop_takes_effect_within_one_step(fx):
+    fx.steps = 200
+    reached, stopped = threading.Event(), threading.Event()
+
+    def pause_at_step_3(step):
+        if step == 3:
+            reached.set()
+            stopped.wait(10)  # the main thread presses Stop now
+
+    _, steps = spy_generate(fx, "c1", before_step=pause_at_step_3)
+    fx.run()
+    assert reached.wait(30)
+    fx.stop_button.click()
+    stopped.set()
+    assert fx.wait(10)
+    assert steps == [1, 2, 3]
+    assert fx.progress.description == "stopped" and fx.cache == {}
+    assert not fx.run_button.disabled
+
+
+def test_cached_filters_are_instant_without_an_engine_call(recorder, fx):
+    fx.run_sync()
+    calls, _ = spy_generate(fx, "c1")
+    frame = fx.frame
+    fx.filter_index = 1
+    fx.filter_index = 0  # back to the computed filter: drawn from the cache
+    assert fx.run() is None
+    assert calls == []
+    np.testing.assert_array_equal(recorder.last(fx.canvas), frame)
+
+
+def test_grid_fills_a_page_and_runs_only_the_missing_filters(recorder, fx, model):
+    fx.layer = "c2"  # 12 filters: one page of 12
+    fx.filter_index = 5
+    fx.run_sync()
+    calls, _ = spy_generate(fx, "c2")
+    fx.mode = "grid"
+    assert fx.page_filters() == tuple(range(12))
+    placeholder = recorder.last(fx.canvas)
+    fx.run_sync()
+    assert calls == [[f for f in range(12) if f != 5]]
+    engine = FilterPatterns(model, "c2")
+    want = engine.generate(list(range(12)), size=32, steps=5, seed=0)
+    images = [fx.cache[("c2", f, 5, 1.0, 32, 0)] for f in range(12)]
+    np.testing.assert_array_equal(np.stack(images), want)  # noise depends on (seed, f) only
+    frame, layout = pattern_grid(images, cols=8, pad=2, highlight=5, size=32)
+    np.testing.assert_array_equal(recorder.last(fx.canvas), frame)
+    assert not np.array_equal(placeholder, frame)
+    # a click on a cell selects that filter
+    y, x = layout.cell_origin(9)
+    fx.canvas._handle_frontend_event(None, {"event": "mouse_down", "x": x + 1, "y": y + 1}, [])
+    assert fx.filter_index == fx.filter_slider.value == 9
+
+
+def test_controls_equal_traits_and_clamp(fx):
+    fx.filter_slider.set_state({"value": 6})
+    fx.steps_box.set_state({"value": 12})
+    fx.mode_toggle.set_state({"index": 1})
+    assert (fx.filter_index, fx.steps, fx.mode) == (6, 12, "grid")
+    fx.filter_index = 50
+    assert fx.filter_index == fx.filter_slider.value == 7
+    fx.steps = 0
+    assert fx.steps == 1
+    fx.page = 4
+    assert fx.page == 0
+    with pytest.raises(ConvVizError):
+        fx.layer = "c9"
+    assert "c9" in fx.status.value and fx.layer == "c1"
+
+
+def test_kernel_stays_free_and_no_stale_frame_after_a_burst(recorder, fx):
+    """While a run goes on, the main thread keeps changing traits; the last frame drawn is the
+    final state's, never a live frame of a view the user already left."""
+    fx.steps = 60
+    fx.mode = "grid"
+    started = threading.Event()
+    spy_generate(fx, "c1", before_step=lambda step: started.set())
+    fx.run()
+    assert started.wait(30)
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        choice = rng.integers(3)
+        if choice == 0:
+            fx.filter_index = int(rng.integers(0, 8))
+        elif choice == 1:
+            fx.mode = ("single", "grid")[rng.integers(2)]
+        else:
+            fx.layer = ("c1", "p1")[rng.integers(2)]
+    fx.layer, fx.mode = "p1", "single"
+    assert fx.wait(60)
+    np.testing.assert_array_equal(recorder.last(fx.canvas), fx._render())
+    np.testing.assert_array_equal(fx.frame, fx._render())
+    assert len(fx.cache) == 8  # the c1 grid run finished in the background
+
+
+def test_engine_error_shows_in_status_and_run_works_again(fx, monkeypatch):
+    engine = fx._engine("c1")
+
+    def broken(*args, **kwargs):
+        raise ConvVizError("filters: something the user can fix")
+
+    monkeypatch.setattr(engine, "generate", broken)
+    fx.run()
+    assert fx.wait(10)
+    assert "something the user can fix" in fx.status.value
+    assert not fx.run_button.disabled
+    monkeypatch.undo()
+    fx.run_sync()
+    assert fx.status.value == "" and len(fx.cache) == 1
