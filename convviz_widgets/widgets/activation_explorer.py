@@ -6,7 +6,7 @@ import ipywidgets as widgets
 from traitlets import Enum, Int, Unicode, observe, validate
 
 from ..render.activations import blank_channels, channel_frame, grid_frame
-from ..render.frames import ACTIVATION_COLORMAP
+from ..render.frames import ACTIVATION_COLORMAP, draw_highlight
 from ._base import Explorer, shows_errors
 from ._controls import as_image, as_model, check_choice, clamp
 
@@ -46,6 +46,7 @@ class ActivationExplorer(Explorer):
         ]
         self._activations = Activations(self.model, layers=names, preprocess=preprocess)
         self._maps = {}
+        self._grids = {}  # (layer, colormap, cols, cell) -> (mosaic without highlight, layout)
         self._image = None
 
         self.layer_dropdown = widgets.Dropdown(options=[(n, n) for n in names], description="layer")
@@ -97,6 +98,7 @@ class ActivationExplorer(Explorer):
     def _set_image(self, img):
         image = as_image(img, self.model)
         self._maps = self._activations.compute(image)
+        self._grids = {}
         self._image = image
 
     @validate("layer")
@@ -140,14 +142,14 @@ class ActivationExplorer(Explorer):
         )
         if self.view == "channel":
             return channel_frame(fmap, self.channel, self.colormap, size=self.size)
-        frame, self.layout_grid = grid_frame(
-            fmap,
-            cols=self.grid_cols,
-            colormap=self.colormap,
-            highlight=self.channel,
-            cell_size=max(h, w, self.min_cell),
-        )
-        return frame
+        # The mosaic only depends on the layer; a channel change just moves the highlight.
+        key = (self.layer, self.colormap, self.grid_cols, max(h, w, self.min_cell))
+        if key not in self._grids:
+            self._grids[key] = grid_frame(
+                fmap, cols=self.grid_cols, colormap=self.colormap, cell_size=key[3]
+            )
+        mosaic, self.layout_grid = self._grids[key]
+        return draw_highlight(mosaic.copy(), self.layout_grid, self.channel)
 
     # -- mouse -------------------------------------------------------------------------------
 
