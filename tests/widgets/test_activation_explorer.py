@@ -167,3 +167,16 @@ def test_a_layer_change_draws_once(recorder, model, image):
     before = len(recorder.frames(ex.canvas))
     ex.layer = "c2"  # changes the slider's max and maybe the channel: still one frame
     assert len(recorder.frames(ex.canvas)) == before + 1
+
+
+def test_grid_of_a_new_image_and_another_colormap_is_rendered_afresh(recorder, model, image, image2):
+    ex = ActivationExplorer(model, image)
+    ex.layer, ex.view, ex.channel = "c2", "grid", 3
+    ex.image = image2
+    fmap = Activations(model).compute(image2)["c2"]
+    cell = max(fmap.shape[0], ex.min_cell)
+    want = grid_frame(fmap, highlight=3, cell_size=cell)[0]
+    np.testing.assert_array_equal(recorder.last(ex.canvas), want)
+    ex.colormap = "magma"
+    want = grid_frame(fmap, colormap="magma", highlight=3, cell_size=cell)[0]
+    np.testing.assert_array_equal(recorder.last(ex.canvas), want)
