@@ -19,9 +19,14 @@ from .engines import (
     sample_images,
 )
 from .errors import ConvVizError
+from .widgets import ActivationExplorer, CamExplorer, Dashboard, FilterExplorer
 
 __all__ = [
+    "ActivationExplorer",
     "Activations",
+    "CamExplorer",
+    "Dashboard",
+    "FilterExplorer",
     "ConvVizError",
     "FilterPatterns",
     "GradCAM",

@@ -67,8 +67,9 @@ def resize(image: np.ndarray, size) -> np.ndarray:
         return image
     shrink = h < image.shape[0] and w < image.shape[1]
     interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-    out = cv2.resize(image, (w, h), interpolation=interpolation)
-    return np.ascontiguousarray(out.reshape(h, w, 3), dtype=np.float32)
+    out = cv2.resize(image, (w, h), interpolation=interpolation).reshape(h, w, 3)
+    # Interpolation can overshoot 0..255 by float round-off (255.00003): keep the contract.
+    return np.ascontiguousarray(np.clip(out, 0.0, 255.0), dtype=np.float32)
 
 
 def _from_bytes(data: bytes, what: str) -> np.ndarray:

@@ -31,10 +31,7 @@ def as_image(img, model):
     """``load_image`` at the model's input size: the engines and the display see the same pixels."""
     from ..engines import load_image
 
-    image = load_image(img, target_size=input_size(model))
-    # Resizing can overshoot 255 by float round-off (255.00003), which the engines' own
-    # load_image then refuses; clip so a shrunk sample image always goes through.
-    return np.clip(image, 0.0, 255.0, out=image)
+    return load_image(img, target_size=input_size(model))
 
 
 def check_choice(name: str, value, choices) -> None:

@@ -13,7 +13,7 @@ from ..render.frames import fit_size
 from ..render.patterns import pattern_grid
 from ._base import Explorer
 from ._canvas import DRAW_LOCK
-from ._controls import as_model, check_choice, clamp, input_size
+from ._controls import as_model, check_choice, clamp
 
 GRID = 64  # filters per grid page
 GRID_COLS = 8
@@ -81,9 +81,9 @@ class FilterExplorer(Explorer):
         self._live = None  # (job, {filter: image}) of the running optimization
 
         layers = list(conv_layers(self.model))
-        # The engine optimizes at the model's input size when it is fixed, any size otherwise.
-        fixed = input_size(self.model)
-        self._fixed_size = fixed[0] if fixed is not None and fixed[0] == fixed[1] else None
+        # The engine optimizes at any size, even when the model's top fixes its input size;
+        # only a model whose early layers need a fixed size pins it.
+        self._fixed_size = self._engine(layers[0]).fixed_size if layers else None
         self.layer_dropdown = widgets.Dropdown(options=[(n, n) for n in layers], description="layer")
         self.filter_slider = widgets.IntSlider(min=0, max=0, description="filter")
         self.mode_toggle = widgets.ToggleButtons(

@@ -19,6 +19,7 @@ def single_frame(explorer, image):
 def fx(recorder, model):
     ex = FilterExplorer(model, live_interval=0.0)
     ex.steps = 5
+    ex.size = 32
     yield ex
     ex.stop()
     ex.wait(10)
@@ -45,11 +46,15 @@ def spy_generate(explorer, layer, before_step=None):
     return calls, steps
 
 
-def test_defaults_and_size_follow_the_model(fx, model):
-    assert fx.layer == "c1" and fx.size == 32 and fx.size_box.disabled
-    fx.size = 100
-    assert fx.size == 32  # the model's input size is fixed
-    assert fx.frame is not None  # a placeholder before anything runs
+def test_defaults_and_any_pattern_size(recorder, model):
+    ex = FilterExplorer(model)
+    # The model's input is fixed at 32 px, yet the engine optimizes at any size up to a layer.
+    assert ex.layer == "c1" and ex.size == 64 and not ex.size_box.disabled
+    ex.size = 100
+    assert ex.size == 100 and ex.size_box.value == 100
+    ex.size = 5000
+    assert ex.size == FilterExplorer.SIZES[1]
+    assert ex.frame is not None  # a placeholder before anything runs
 
 
 def test_single_run_draws_live_and_ends_on_the_engine_result(recorder, fx, model):
