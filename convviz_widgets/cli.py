@@ -331,7 +331,12 @@ def _class_index(value: str | None, names: list[str]) -> int | None:
     if value is None:
         return None
     with contextlib.suppress(ValueError):
-        return int(value)
+        index = int(value)
+        if not 0 <= index < len(names):
+            raise CommandError(
+                f"--class: expected a class index in 0..{len(names) - 1} or a class name, got {index}"
+            )
+        return index
     matches = [i for i, n in enumerate(names) if n.lower() == value.lower()]
     if len(matches) == 1:
         return matches[0]
@@ -349,12 +354,8 @@ def render_gradcam(args, model, image, name: str) -> list[Path]:
     k = _class_index(args.class_, names)
     engine = cvw.GradCAM(model, layer=args.layer, score=args.score)
     top = cvw.predict_top(model, image, k=min(3, len(names)))
-    print("top predictions:")
-    for rank, (index, label, p) in enumerate(top, 1):
-        print(f"  {rank}. {label} (class {index}): {p:.1%}")
+    k = int(top[0][0]) if k is None else k
     heatmap = engine.compute(image, class_index=k)
-    if k is None:
-        k = int(top[0][0])
     if args.blend == "additive":
         figure = superimpose_additive(image, heatmap, alpha=args.alpha)
     else:
@@ -362,8 +363,12 @@ def render_gradcam(args, model, image, name: str) -> list[Path]:
     raw = heatmap_frame(heatmap, colormap=args.colormap, size=max(image.shape[:2]))
     out = _out_dir(args.out)
     stem = f"{name}_gradcam_{k}-{_slug(names[k])}"
+    written = [_save(figure, out / f"{stem}.png"), _save(raw, out / f"{stem}_heatmap.png")]
+    print("top predictions:")
+    for rank, (index, label, p) in enumerate(top, 1):
+        print(f"  {rank}. {label} (class {index}): {p:.1%}")
     print(f"Grad-CAM of class {k} ({names[k]}) at layer {engine.layer}")
-    return [_save(figure, out / f"{stem}.png"), _save(raw, out / f"{stem}_heatmap.png")]
+    return written
 
 
 def run_render(args) -> int:
