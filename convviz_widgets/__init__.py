@@ -2,41 +2,67 @@
 
 Engines (usable in scripts, no Jupyter needed): Activations, FilterPatterns, GradCAM.
 Widgets (ipywidgets + ipycanvas): ActivationExplorer, FilterExplorer, CamExplorer, Dashboard.
+
+Names are imported on first use: ``import convviz_widgets`` itself loads neither TensorFlow
+nor OpenCV (and so sets none of the environment variables they set when imported).
 """
 
-from . import datasets
-from ._version import __version__
-from .engines import (
-    Activations,
-    FilterPatterns,
-    GradCAM,
-    class_names,
-    conv_layers,
-    load_image,
-    load_model,
-    predict_top,
-    sample_image,
-    sample_images,
-)
-from .errors import ConvVizError
-from .widgets import ActivationExplorer, CamExplorer, Dashboard, FilterExplorer
+from __future__ import annotations
 
-__all__ = [
-    "ActivationExplorer",
-    "Activations",
-    "CamExplorer",
-    "Dashboard",
-    "FilterExplorer",
-    "ConvVizError",
-    "FilterPatterns",
-    "GradCAM",
-    "__version__",
-    "class_names",
-    "conv_layers",
-    "datasets",
-    "load_image",
-    "load_model",
-    "predict_top",
-    "sample_image",
-    "sample_images",
-]
+import importlib
+from typing import TYPE_CHECKING
+
+from ._version import __version__
+from .errors import ConvVizError
+
+_LAZY = {
+    "Activations": "engines",
+    "FilterPatterns": "engines",
+    "GradCAM": "engines",
+    "class_names": "engines",
+    "conv_layers": "engines",
+    "load_image": "engines",
+    "load_model": "engines",
+    "predict_top": "engines",
+    "sample_image": "engines",
+    "sample_images": "engines",
+    "ActivationExplorer": "widgets",
+    "CamExplorer": "widgets",
+    "Dashboard": "widgets",
+    "FilterExplorer": "widgets",
+}
+_SUBMODULES = ("datasets", "engines", "render", "widgets")
+
+__all__ = ["ConvVizError", "__version__", "datasets", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))
+
+
+if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at run time
+    from . import datasets, engines, render, widgets  # noqa: F401
+    from .engines import (  # noqa: F401
+        Activations,
+        FilterPatterns,
+        GradCAM,
+        class_names,
+        conv_layers,
+        load_image,
+        load_model,
+        predict_top,
+        sample_image,
+        sample_images,
+    )
+    from .widgets import ActivationExplorer, CamExplorer, Dashboard, FilterExplorer  # noqa: F401

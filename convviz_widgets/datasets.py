@@ -26,17 +26,22 @@ _CHUNK = 32  # images whose backgrounds are computed in one vectorized pass
 _MIN_VISIBLE = 0.6  # an occluder may hide at most 40% of the object
 
 
-def shapes(n: int, seed: int | Sequence[int] = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def shapes(
+    n: int, seed: int | Sequence[int] = 0, *, difficulty: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``n`` images with one shape each, their class indices and the shapes' visible pixels.
 
     Returns (uint8 images (n, 150, 150, 3), int64 labels (n,), bool masks (n, 150, 150)).
     Classes are balanced (``n // 6`` or one more each) and shuffled. Same ``seed``, same arrays.
     ``seed`` is anything ``numpy.random.default_rng`` takes (an int, or a sequence of ints).
+    ``difficulty`` scales background texture, clutter and occlusion: 0 gives shapes on smooth
+    gradients with nothing else, 1 (the default) the full data set; training ramps it up.
     """
     n = _check_count(n)
+    difficulty = _check_difficulty(difficulty)
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n, dtype=np.int64) % len(SHAPE_CLASSES))
-    images, masks = _render(rng, labels)
+    images, masks = _render(rng, labels, difficulty)
     return images, labels, masks
 
 
@@ -51,21 +56,31 @@ def sample(name: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return images[0], masks[0]
 
 
+def _check_difficulty(difficulty) -> float:
+    if isinstance(difficulty, bool) or not isinstance(difficulty, (int, float, np.number)) or not (
+        0 <= difficulty <= 1
+    ):
+        raise ConvVizError(f"difficulty: expected a number from 0 to 1, got {difficulty!r}")
+    return float(difficulty)
+
+
 def _check_count(n) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ConvVizError(f"n: expected a non-negative integer, got {n!r}")
     return int(n)
 
 
-def _render(rng: np.random.Generator, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _render(
+    rng: np.random.Generator, labels: np.ndarray, difficulty: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     n = len(labels)
     images = np.empty((n, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
     masks = np.empty((n, IMAGE_SIZE, IMAGE_SIZE), dtype=bool)
     for start in range(0, n, _CHUNK):
         stop = min(start + _CHUNK, n)
-        _backgrounds(rng, images[start:stop])
+        _backgrounds(rng, images[start:stop], difficulty)
         for i in range(start, stop):
-            masks[i] = _draw_scene(rng, images[i], int(labels[i]))
+            masks[i] = _draw_scene(rng, images[i], int(labels[i]), difficulty)
     return images, masks
 
 
@@ -81,7 +96,7 @@ def _unit_directions(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.n
     return np.cos(angle)[:, None, None], np.sin(angle)[:, None, None]
 
 
-def _backgrounds(rng: np.random.Generator, out: np.ndarray) -> None:
+def _backgrounds(rng: np.random.Generator, out: np.ndarray, difficulty: float = 1.0) -> None:
     """Fill uint8 ``out`` (n, 150, 150, 3): gradient, colour field, half-plane, stripes, noise.
 
     The three scalar patterns are combined with their colours in one batched matrix product;
@@ -104,25 +119,25 @@ def _backgrounds(rng: np.random.Generator, out: np.ndarray) -> None:
     cos, sin = _unit_directions(rng, n)
     offset = rng.uniform(-0.4, 0.4, (n, 1, 1)).astype(np.float32)
     np.clip((x * cos + y * sin - offset) * 40, 0, 1, out=patterns[..., 1])
-    colors[:, 1] = rng.uniform(-90, 90, (n, 3)) * (rng.random((n, 1)) < 0.3)
+    colors[:, 1] = rng.uniform(-90, 90, (n, 3)) * (rng.random((n, 1)) < 0.3) * difficulty
 
     # Stripes along a random direction, in a random colour, on some images.
     cos, sin = _unit_directions(rng, n)
     period = rng.uniform(5, 25, (n, 1, 1)).astype(np.float32) / IMAGE_SIZE
     phase = rng.uniform(0, 2 * np.pi, (n, 1, 1)).astype(np.float32)
     np.sin((x * cos + y * sin) * (2 * np.pi / period) + phase, out=patterns[..., 2])
-    colors[:, 2] = rng.uniform(-45, 45, (n, 3)) * (rng.random((n, 1)) < 0.35)
+    colors[:, 2] = rng.uniform(-45, 45, (n, 3)) * (rng.random((n, 1)) < 0.35) * difficulty
 
     bg = np.matmul(patterns.reshape(n, -1, 4), colors).reshape(out.shape)
 
     # Smooth random colour field: a coarse 5x5 grid, bicubic-upsampled as two matrix products.
-    grid = rng.uniform(-1, 1, (n, 5, 5, 3)) * rng.uniform(0, 70, (n, 1, 1, 1))
+    grid = rng.uniform(-1, 1, (n, 5, 5, 3)) * rng.uniform(0, 70, (n, 1, 1, 1)) * difficulty
     grid = grid.astype(np.float32)
     bg += np.einsum("yi,nijc,xj->nyxc", _UPSAMPLE, grid, _UPSAMPLE, optimize=True)
 
     # Pixel noise, from none to strong; luminance only, a third of the random numbers.
     noise = rng.standard_normal(out.shape[:3], dtype=np.float32)
-    noise *= rng.uniform(0, 25, (n, 1, 1)).astype(np.float32)
+    noise *= rng.uniform(0, 25 * difficulty, (n, 1, 1)).astype(np.float32)
     bg += noise[..., None]
     np.clip(bg, 0, 255, out=bg)
     np.copyto(out, bg, casting="unsafe")
@@ -224,7 +239,9 @@ def _clutter(rng: np.random.Generator, near=None):
     return lambda canvas, color: _fill(canvas, polygon, color)
 
 
-def _draw_scene(rng: np.random.Generator, image: np.ndarray, label: int) -> np.ndarray:
+def _draw_scene(
+    rng: np.random.Generator, image: np.ndarray, label: int, difficulty: float = 1.0
+) -> np.ndarray:
     """Draw clutter, the object and maybe an occluder onto ``image`` in place; return the mask."""
     diameter = rng.uniform(*_SIZE_RANGE)
     radius = diameter / 2
@@ -240,7 +257,7 @@ def _draw_scene(rng: np.random.Generator, image: np.ndarray, label: int) -> np.n
     local_bg = image[lo[1] : hi[1], lo[0] : hi[0]].reshape(-1, 3).mean(axis=0)
     color = _object_color(rng, local_bg)
 
-    for _ in range(rng.integers(2, 8)):
+    for _ in range(round(rng.integers(2, 8) * difficulty)):
         # Clutter sometimes wears the object's colour, so colour does not single the object out.
         _clutter(rng)(image, color if rng.random() < 0.15 else _random_color(rng))
 
@@ -249,7 +266,7 @@ def _draw_scene(rng: np.random.Generator, image: np.ndarray, label: int) -> np.n
     _fill(alpha, outline, 255)
     mask = alpha > 127
 
-    if rng.random() < 0.3:  # an occluder over the object, kept only if most of the object shows
+    if rng.random() < 0.3 * difficulty:  # an occluder over the object, kept only if most of the object shows
         draw = _clutter(rng, near=center + rng.uniform(-0.8, 0.8, 2) * radius)
         occluder_color = _random_color(rng)
         occluder = np.zeros_like(alpha)

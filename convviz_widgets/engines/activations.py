@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ConvVizError
 from .backend import require_tensorflow
 from .batch import content_key, model_batch
-from .compiled import Compiled
+from .compiled import Compiled, check_outputs
 from .graph import flat_graph
 from .models import conv_layers, default_preprocess, load_model, resolve_layer
 
@@ -25,6 +26,11 @@ class Activations:
         self.model = load_model(model)
         self.preprocess = default_preprocess(self.model, preprocess)
         names = conv_layers(self.model) if layers is None else [layers] if isinstance(layers, str) else list(layers)
+        if not names:
+            raise ConvVizError(
+                f"layers: {self.model.name!r} has no conv or pooling layers; expected a model "
+                "with Conv2D/pooling layers, or a list of layer names with spatial outputs."
+            )
         self.layers = [resolve_layer(self.model, name) for name in names]
         graph = flat_graph(self.model)
         submodel = graph.submodel(tuple(self.layers))
@@ -42,5 +48,6 @@ class Activations:
             if not isinstance(outputs, list | tuple):
                 outputs = [outputs]
             self._cache = {name: out.numpy()[0] for name, out in zip(self.layers, outputs)}
+            check_outputs(self.model, x, self._cache)
             self._cache_key = key
         return dict(self._cache)

@@ -47,9 +47,8 @@ def is_spatial(layer) -> bool:
 
 
 def _activation_name(layer) -> str | None:
-    fn = getattr(layer, "activation", None)
-    name = getattr(fn, "__name__", None)
-    return name if name in _FINAL_ACTIVATIONS else None
+    """The name of a layer's built-in activation ("softmax", "relu", "linear", ...), or None."""
+    return getattr(getattr(layer, "activation", None), "__name__", None)
 
 
 def _final_layer(model: keras.Model):
@@ -62,12 +61,16 @@ def _final_layer(model: keras.Model):
 
 
 def _logits_of(layer, inputs, output):
-    """(logits, activation name) for the classifier's final layer, given its symbolic input."""
+    """(logits, activation name) for the classifier's final layer, given its symbolic input.
+
+    For a final softmax/sigmoid the logits are its input (a Dense layer's pre-activation);
+    otherwise the output itself is taken as the scores, and the name says what it was.
+    """
     if isinstance(layer, keras.layers.Softmax):
         return inputs, "softmax"
     activation = _activation_name(layer)
-    if activation is None:
-        return output, None
+    if activation not in _FINAL_ACTIVATIONS:
+        return output, activation
     if isinstance(layer, keras.layers.Activation):
         return inputs, activation
     if isinstance(layer, keras.layers.Dense):
@@ -75,7 +78,7 @@ def _logits_of(layer, inputs, output):
         if layer.use_bias:
             logits = logits + layer.bias
         return logits, activation
-    return output, None  # some other layer with a built-in activation: score its output
+    return output, None  # another layer with a built-in softmax/sigmoid: score its output
 
 
 @dataclass
@@ -127,11 +130,38 @@ class FlatGraph:
                 value = ops.concatenate([-z, z], axis=-1) if binary else z
             else:
                 p = self.output
-                if self.final_activation is None:  # the model outputs logits
+                if self.final_activation not in _FINAL_ACTIVATIONS:  # the model outputs logits
                     p = ops.sigmoid(p) if binary else ops.softmax(p, axis=-1)
                 value = ops.concatenate([1.0 - p, p], axis=-1) if binary else p
             self._scores[kind] = value
         return self._scores[kind]
+
+
+class _Alias(keras.layers.Layer):
+    """Calls ``layer`` under another name: Keras needs unique names in one graph, and two nested
+    models may each hold a layer called "conv". Weights stay the wrapped layer's own."""
+
+    def __init__(self, layer, name):
+        super().__init__(name=name, trainable=layer.trainable)
+        self.wrapped = layer
+
+    def call(self, *args, **kwargs):
+        return self.wrapped(*args, **kwargs)
+
+    def compute_output_spec(self, *args, **kwargs):
+        return self.wrapped.compute_output_spec(*args, **kwargs)
+
+
+def _unique(op, names: dict):
+    """``op``, or an alias of it when another operation of the replay already has its name."""
+    owner = names.setdefault(op.name, op)
+    if owner is op:
+        return op
+    alias = names.get((id(op), "alias"))
+    if alias is None:
+        alias = _Alias(op, f"{op.name}_{len(names)}")
+        names[(id(op), "alias")] = alias
+    return alias
 
 
 class _Reached(Exception):
@@ -142,16 +172,18 @@ class _Reached(Exception):
         self.output = output
 
 
-def _replay(model: keras.Model, x, taps: dict, prefix: str, final, head: dict, stop=None):
+def _replay(model, x, taps: dict, prefix: str, final, head: dict, stop=None, names=None):
+    names = {} if names is None else names
+
     def wrap(op):
         if isinstance(op, keras.Model):
             return lambda *args, **kwargs: _replay(
-                op, args[0], taps, f"{prefix}{op.name}/", final, head, stop
+                op, args[0], taps, f"{prefix}{op.name}/", final, head, stop, names
             )
 
         def call(*args, **kwargs):
             kwargs.pop("training", None)
-            out = op(*args, **kwargs)
+            out = _unique(op, names)(*args, **kwargs)
             name = f"{prefix}{op.name}"
             taps[name] = out
             if name == stop:

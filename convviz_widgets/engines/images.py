@@ -1,9 +1,11 @@
 """Turning whatever the user has (a path, bytes, a PIL image, an array) into one RGB image.
 
 The result is always float32 (H, W, 3) with values 0..255, the tutorial's convention.
-Conventions for arrays: uint8 is 0..255; uint16 is 0..65535 (scaled down); floats are
-0..255, except a float array whose values all lie in [0, 1], which is taken as 0..1 and
-scaled by 255 (matplotlib's convention for float images). Gray images are repeated to RGB;
+Conventions for arrays: uint8 and other integers are 0..255; uint16 is 0..65535 (scaled
+down); floats are 0..255, like Keras' ``img_to_array``, so ``load_image`` of its own result
+changes nothing. Float images in 0..1 (matplotlib's ``imread`` of a PNG, scikit-image's
+``img_as_float``) must be multiplied by 255 first: as given they are nearly black.
+Gray images are repeated to RGB;
 transparent images are composited over white. Images larger than MAX_IMAGE_PIXELS are
 refused before they are decoded (decompression bombs).
 """
@@ -149,11 +151,10 @@ def _from_array(array: np.ndarray) -> np.ndarray:
             raise ConvVizError(
                 f"image: integer pixels must lie in 0..255, got {x.min():g}..{x.max():g}."
             )
-    elif x.size and x.min() >= 0.0 and x.max() <= 1.0:
-        x *= 255.0  # float in 0..1
     elif x.min() < 0 or x.max() > 255:
         raise ConvVizError(
-            f"image: float pixels must lie in 0..255 (or 0..1), got {x.min():g}..{x.max():g}."
+            f"image: float pixels must lie in 0..255, got {x.min():g}..{x.max():g} "
+            "(for an image in 0..1, pass image * 255)."
         )
     if x.ndim == 2:
         x = np.repeat(x[..., None], 3, axis=-1)

@@ -227,7 +227,8 @@ def conv_layers(model) -> list[str]:
     from .graph import is_spatial, iter_layers
 
     model = load_model(model)
-    return [name for name, layer in iter_layers(model) if is_spatial(layer)]
+    names = [name for name, layer in iter_layers(model) if is_spatial(layer)]
+    return list(dict.fromkeys(names))  # a layer renamed "a/conv" must not list twice
 
 
 def last_conv_layer(model) -> str:
@@ -301,14 +302,14 @@ def num_classes(model) -> int:
             "predictions and Grad-CAM need a classifier."
         )
     units = shape[-1]
-    if units == 1:
-        if graph.final_activation not in ("sigmoid", None):
-            raise ConvVizError(
-                f"model: a single output unit must be a sigmoid (binary classifier), "
-                f"{model.name!r} ends with {graph.final_activation}."
-            )
-        return 2
-    return units
+    expected = "sigmoid" if units == 1 else "softmax"
+    if graph.final_activation not in (expected, "linear", None):
+        raise ConvVizError(
+            f"model: expected a classifier ending in a softmax, a single sigmoid unit or raw "
+            f"logits; {model.name!r} ends with {units} unit(s) with a "
+            f"{graph.final_activation!r} activation."
+        )
+    return 2 if units == 1 else units
 
 
 def imagenet_class_names() -> tuple[str, ...]:

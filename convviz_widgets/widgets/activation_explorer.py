@@ -96,10 +96,16 @@ class ActivationExplorer(Explorer):
         return self._maps
 
     def _set_image(self, img):
+        self._apply_image(self._prepare_image(img))
+
+    def _prepare_image(self, img):
+        """Everything a new image needs, computed without changing the explorer (may fail)."""
         image = as_image(img, self.model)
-        self._maps = self._activations.compute(image)
+        return image, self._activations.compute(image)
+
+    def _apply_image(self, prepared) -> None:
+        self._image, self._maps = prepared
         self._grids = {}
-        self._image = image
 
     @validate("layer")
     def _check_layer(self, proposal):

@@ -115,12 +115,20 @@ class CamExplorer(Explorer):
         return [f"[{i}] {name}" for i, name in enumerate(self.class_names)]
 
     def _set_image(self, img):
+        self._apply_image(self._prepare_image(img))
+
+    def _prepare_image(self, img):
+        """Everything a new image needs, computed without changing the explorer (may fail)."""
         from ..engines import predict_top
 
         image = as_image(img, self.model)
         top = predict_top(
             self.model, image, k=min(TOP_K, len(self.class_names)), preprocess=self._preprocess
         )
+        return image, top
+
+    def _apply_image(self, prepared) -> None:
+        image, top = prepared
         self._image = image
         self._heatmaps = {}
         self.top = list(top)

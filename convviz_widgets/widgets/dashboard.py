@@ -105,10 +105,14 @@ class Dashboard(widgets.VBox):
         """Show ``img`` (anything ``load_image`` takes) in every explorer that uses an image."""
         from ..engines import load_image
 
-        image = load_image(img)  # fails before any explorer changes
-        for explorer in (self._explorers[0], self._explorers[2]):
-            if explorer is not None:
-                explorer.image = image
+        image = load_image(img)
+        explorers = [e for e in (self._explorers[0], self._explorers[2]) if e is not None]
+        # Compute for every explorer first: a failure in any of them changes none of them.
+        prepared = [explorer._prepare_image(image) for explorer in explorers]
+        for explorer, state in zip(explorers, prepared):
+            with explorer.batch():
+                explorer._apply_image(state)
+                explorer.request_redraw()
         self.image = image
 
     def set_model(self, model) -> None:

@@ -79,6 +79,7 @@ class FilterExplorer(Explorer):
         self._stop_event = threading.Event()
         self._job = None  # the job of the running (or last) optimization
         self._live = None  # (job, {filter: image}) of the running optimization
+        self.partial = {}  # same keys as cache: patterns of stopped runs, shown until redone
 
         layers = list(conv_layers(self.model))
         # The engine optimizes at any size, even when the model's top fixes its input size;
@@ -300,6 +301,7 @@ class FilterExplorer(Explorer):
             else:
                 for f, image in zip(job.todo, images):
                     live[f] = image
+                    self.partial[job.key(f)] = image
             self._draw_live(job)
         except Exception as exc:  # noqa: BLE001 - shown in the status line
             stopped = True
@@ -342,18 +344,16 @@ class FilterExplorer(Explorer):
     def _render(self):
         live = self._live
         job = self._current_job()
-        if live is not None:
-            running = live[0]
-            same = (running.layer, running.steps, running.step_size, running.size,
-                    running.seed) == (job.layer, job.steps, job.step_size, job.size, job.seed)
-            images = []
-            for f in job.filters:
-                image = self.cache.get(job.key(f))
-                if image is None and same:
-                    image = live[1].get(f)
-                images.append(image)
-        else:
-            images = [self.cache.get(job.key(f)) for f in job.filters]
+        running = {}
+        if live is not None and (live[0].layer, live[0].steps, live[0].step_size, live[0].size,
+                                 live[0].seed) == (job.layer, job.steps, job.step_size, job.size,
+                                                   job.seed):
+            running = live[1]
+        # finished patterns first, then the running optimization's, then a stopped run's
+        images = [
+            self.cache.get(job.key(f), running.get(f, self.partial.get(job.key(f))))
+            for f in job.filters
+        ]
         if self.mode == "single":
             frame, self.layout_grid = pattern_grid(images, cols=1, pad=0, size=self.size)
             return fit_size(frame, self.display_size)

@@ -89,10 +89,13 @@ def test_decompression_bomb_is_refused_without_decoding(monkeypatch):
 
 
 def test_array_conventions():
-    ones = np.full((2, 2, 3), 0.5, np.float32)
-    np.testing.assert_allclose(cvw.load_image(ones), 127.5)  # float in 0..1 is scaled
-    np.testing.assert_allclose(cvw.load_image(ones * 200), 100.0)  # float in 0..255 is kept
+    half = np.full((2, 2, 3), 0.5, np.float32)
+    np.testing.assert_allclose(cvw.load_image(half), 0.5)  # floats are 0..255, never rescaled
+    np.testing.assert_allclose(cvw.load_image(half * 200), 100.0)
     np.testing.assert_allclose(cvw.load_image(np.full((2, 2), 7, np.int64)), 7.0)
+    mask = np.array([[0, 1], [1, 0]], np.uint8)  # levels 0..1 in a uint8 image
+    once = cvw.load_image(mask)
+    np.testing.assert_array_equal(cvw.load_image(once), once)  # idempotent
 
 
 @pytest.mark.parametrize(

