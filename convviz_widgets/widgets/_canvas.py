@@ -80,5 +80,10 @@ def put_frame(canvas, rgba: np.ndarray, png: bytes | None = None) -> None:
                 canvas.width = width
                 canvas.height = height
         with held_canvas():
+            # ipycanvas sends "switchCanvas" only when the target canvas changes; a browser that
+            # connected later (Voila executes first, a page reload) never saw the earlier one and
+            # would have no canvas to draw on. Start every frame with it (one tiny command).
+            if hasattr(canvas._canvas_manager, "_current_canvas"):
+                canvas._canvas_manager._current_canvas = None
             if not _send_png(canvas, png):
                 canvas.put_image_data(rgba, 0, 0)

@@ -92,6 +92,20 @@ def test_frame_save_png_mimebundle_and_client_ready(recorder, tmp_path):
     np.testing.assert_array_equal(recorder.last(widget.canvas), rgba)
 
 
+def test_a_browser_connecting_later_is_told_which_canvas_to_draw_on(recorder):
+    """Voila runs the notebook before any browser connects: the switchCanvas sent then is lost.
+
+    A browser that connects later starts with no current canvas, so the redraw on client_ready
+    must begin with switchCanvas again, or the front end has nothing to put the image on.
+    """
+    rgba = _frame(5, 6, seed=4)
+    widget = _Solid(rgba)
+    recorder._current = None  # a fresh page: it has seen no switchCanvas
+    frontend_event(widget.canvas, event="client_ready")
+    assert recorder.draws[-1][0] == "IPY_MODEL_" + widget.canvas.model_id
+    np.testing.assert_array_equal(recorder.last(widget.canvas), rgba)
+
+
 def test_stale_generation_is_never_drawn(recorder):
     widget = _Solid(_frame(seed=1))
     newer, older = widget.next_generation(), widget.next_generation() - 5
