@@ -223,6 +223,15 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_") or "x"
 
 
+def _looks_like_path(source: str) -> bool:
+    return bool(Path(source).suffix) or os.sep in source
+
+
+def _check_image_path(source: str) -> None:
+    if _looks_like_path(source) and not Path(source).expanduser().is_file():
+        raise CommandError(f"--image: no such file {source!r}")
+
+
 def _load_image(source: str):
     """(image, short name): an existing file first, else a sample image name."""
     import convviz_widgets as cvw
@@ -232,7 +241,7 @@ def _load_image(source: str):
         return cvw.load_image(path), path.stem
     if source in cvw.sample_images():
         return cvw.sample_image(source), source
-    if path.suffix or os.sep in source:
+    if _looks_like_path(source):
         raise CommandError(f"--image: no such file {source!r}")
     raise CommandError(
         f"--image: {source!r} is neither a file nor a sample image; expected a path or one of "
@@ -374,6 +383,9 @@ def render_gradcam(args, model, image, name: str) -> list[Path]:
 def run_render(args) -> int:
     import convviz_widgets as cvw
 
+    if args.kind != "filters":
+        _check_image_path(args.image)  # a typo in a path fails at once, before TensorFlow loads
+    _import_tensorflow_quietly()
     image, name = (None, None) if args.kind == "filters" else _load_image(args.image)
     model = cvw.load_model(args.model)
     if args.kind == "activations":
@@ -528,7 +540,10 @@ def _stop(child: subprocess.Popen) -> None:
 # TensorFlow's native startup lines (absl "I0000 ..." / "E0000 ...", and the note that precedes
 # them) ignore TF_CPP_MIN_LOG_LEVEL in TF 2.21; on a command line they bury the one line that
 # matters. Other native output is passed through.
-_TF_NOISE = re.compile(r"^(?:[IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\] |WARNING: All log messages before absl)")
+_TF_NOISE = re.compile(
+    r"^(?:[IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\] |WARNING: All log messages before absl"
+    r"|To enable the following instructions: .* rebuild TensorFlow with)"
+)
 
 
 def _import_tensorflow_quietly() -> None:
@@ -570,7 +585,6 @@ def main(argv=None) -> int:
     try:
         if args.command == "demo":
             return run_demo(args)
-        _import_tensorflow_quietly()
         return run_render(args)
     except (ConvVizError, CommandError) as exc:
         return _fail(str(exc))

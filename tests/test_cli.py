@@ -189,26 +189,27 @@ def test_demo_port_in_use_is_one_line(capsys):
                    "choose another or --port 0"]  # fmt: skip
 
 
-def _stderr_lines(text: str) -> list[str]:
-    """stderr of a fresh process, without TensorFlow's native startup log."""
-    return [line for line in text.splitlines() if not cli._TF_NOISE.match(line)]
+def test_entry_point_exit_status_and_one_line_on_stderr(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
 
+    def entry_point(*argv):
+        return subprocess.run([ENTRY_POINT, *map(str, argv)], capture_output=True, text=True,
+                              timeout=120, env=env, cwd=tmp_path)  # fmt: skip
 
-def test_entry_point_help_and_error_exit_status(tmp_path):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    done = subprocess.run(
-        [ENTRY_POINT, "render", "gradcam", "--image", tmp_path / "missing.png", "--out", tmp_path],
-        capture_output=True, text=True, timeout=120, env=env,
-    )  # fmt: skip
-    assert done.returncode == 1
-    assert done.stdout == ""
-    missing = str(tmp_path / "missing.png")
-    assert _stderr_lines(done.stderr) == [f"convviz-widgets: error: --image: no such file {missing!r}"]
-    assert "Traceback" not in done.stderr
-
-    done = subprocess.run([ENTRY_POINT, "render", "--help"], capture_output=True, text=True,
-                          timeout=120, env=env)  # fmt: skip
+    done = entry_point("render", "--help")
     assert done.returncode == 0 and "activations" in done.stdout and "gradcam" in done.stdout
+
+    missing = str(tmp_path / "missing.png")
+    done = entry_point("render", "gradcam", "--image", missing)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.splitlines() == [f"convviz-widgets: error: --image: no such file {missing!r}"]
+
+    # After TensorFlow has loaded: its native startup log does not bury the error line.
+    done = entry_point("render", "gradcam", "--image", "star", "--class", "6")
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.splitlines() == [
+        "convviz-widgets: error: --class: expected a class index in 0..5 or a class name, got 6"
+    ]
 
 
 def _free_port() -> int:
