@@ -14,7 +14,7 @@ import numpy as np
 from ipycanvas import Canvas
 
 from ..errors import ConvVizError
-from ..render.frames import encode_png
+from ..render.frames import encode_png, to_rgba
 from ._canvas import DRAW_LOCK, put_frame
 
 _log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class Explorer(widgets.VBox):
             raise ConvVizError("save_png: nothing has been drawn yet, so there is no frame to save")
         path = os.fspath(path)
         with open(path, "wb") as fobj:
-            fobj.write(self._png if self._png is not None else encode_png(self._frame))
+            fobj.write(self._full_png())
         return path
 
     def redraw(self) -> None:
@@ -140,16 +140,24 @@ class Explorer(widgets.VBox):
             return self._generation
 
     def draw(self, rgba: np.ndarray, generation: int) -> bool:
-        """Draw ``rgba`` unless a newer frame was drawn already; returns whether it was drawn."""
-        png = encode_png(rgba)
+        """Draw ``rgba`` unless a newer frame was drawn already; returns whether it was drawn.
+
+        Only what changed since the last frame is sent when that is a small part of it.
+        """
+        rgba = to_rgba(rgba, name="rgba")  # the one conversion to canvas pixels (no copy if RGBA)
         with DRAW_LOCK:
             if generation < self._drawn_generation:
                 return False
-            put_frame(self.canvas, rgba, png)
+            put_frame(self.canvas, rgba, previous=self._frame)
             self._drawn_generation = generation
             self._frame = rgba
-            self._png = png
+            self._png = None  # encoded on demand (save_png, a browser connecting)
             return True
+
+    def _full_png(self) -> bytes:
+        if self._png is None:
+            self._png = encode_png(self._frame)
+        return self._png
 
     @shows_errors
     def _on_client_ready(self) -> None:
@@ -157,7 +165,7 @@ class Explorer(widgets.VBox):
         # connects; a reload starts from an empty canvas): send the last frame again.
         with DRAW_LOCK:
             if self._frame is not None:
-                put_frame(self.canvas, self._frame, self._png)
+                put_frame(self.canvas, self._frame, self._full_png())
 
     def _render(self) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -168,6 +176,5 @@ class Explorer(widgets.VBox):
         """The widget view plus a PNG of the current frame, for places widgets cannot render."""
         data = super()._repr_mimebundle_(**kwargs)
         if self._frame is not None:
-            png = self._png if self._png is not None else encode_png(self._frame)
-            data["image/png"] = base64.b64encode(png).decode("ascii")
+            data["image/png"] = base64.b64encode(self._full_png()).decode("ascii")
         return data

@@ -63,27 +63,52 @@ def _send_png(canvas, png: bytes, x: int = 0, y: int = 0) -> bool:
     return True
 
 
-def put_frame(canvas, rgba: np.ndarray, png: bytes | None = None) -> None:
+def changed_box(previous: np.ndarray, rgba: np.ndarray):
+    """(y0, y1, x0, x1) bounding the pixels that differ between two same-shaped frames, or None."""
+    diff = previous.view(np.uint32)[..., 0] != rgba.view(np.uint32)[..., 0]
+    rows, cols = np.flatnonzero(diff.any(axis=1)), np.flatnonzero(diff.any(axis=0))
+    if rows.size == 0:
+        return None
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+#: Send only the changed box when it covers less than this share of the frame.
+PARTIAL_SHARE = 0.5
+
+
+def put_frame(canvas, rgba: np.ndarray, png: bytes | None = None, previous=None) -> None:
     """Resize ``canvas`` to the frame and draw it, as one batch of messages.
 
     ``rgba`` must come from ``render.frames.to_rgba`` (C-contiguous uint8 (H, W, 4)): only RGBA
-    reaches the canvas (ipycanvas sends 3-channel arrays as lossy JPEG).
+    reaches the canvas (ipycanvas sends 3-channel arrays as lossy JPEG). With ``previous`` (the
+    frame the canvas shows), only the box of changed pixels is encoded and sent when it is
+    small: moving a highlight in a 64-channel grid sends two cells, not the whole mosaic. It is
+    one putImageData, so the browser never shows half an update.
     """
     if rgba.dtype != np.uint8 or rgba.ndim != 3 or rgba.shape[2] != 4:
         raise TypeError(f"put_frame expects uint8 (H, W, 4), got {rgba.dtype} {rgba.shape}")
-    if png is None:
-        png = encode_png(rgba)
     height, width = rgba.shape[:2]
     with DRAW_LOCK:
+        x = y = 0
+        part = rgba
         if canvas.width != width or canvas.height != height:
             with canvas.hold_sync():
                 canvas.width = width
                 canvas.height = height
+        elif previous is not None and previous.shape == rgba.shape:
+            box = changed_box(previous, rgba)
+            if box is None:
+                return
+            y0, y1, x0, x1 = box
+            if (y1 - y0) * (x1 - x0) < PARTIAL_SHARE * height * width:
+                y, x, part, png = y0, x0, np.ascontiguousarray(rgba[y0:y1, x0:x1]), None
+        if png is None:
+            png = encode_png(part)
         with held_canvas():
             # ipycanvas sends "switchCanvas" only when the target canvas changes; a browser that
             # connected later (Voila executes first, a page reload) never saw the earlier one and
             # would have no canvas to draw on. Start every frame with it (one tiny command).
             if hasattr(canvas._canvas_manager, "_current_canvas"):
                 canvas._canvas_manager._current_canvas = None
-            if not _send_png(canvas, png):
-                canvas.put_image_data(rgba, 0, 0)
+            if not _send_png(canvas, png, x, y):
+                canvas.put_image_data(part, x, y)

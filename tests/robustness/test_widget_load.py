@@ -209,7 +209,9 @@ def test_fault_inside_the_engine_during_a_run(recorder, grid, model):
     before = len(recorder.frames(grid.canvas))
     grid.mode = "single"
     grid.filter_index = 5
-    assert len(recorder.frames(grid.canvas)) == before + 2
+    # at least the mode change reaches the canvas (an unchanged picture is not resent)
+    assert len(recorder.frames(grid.canvas)) >= before + 1
+    np.testing.assert_array_equal(recorder.last(grid.canvas), grid._render())
     # the next run works and ends on the engine's result
     grid.mode = "grid"
     grid.run_sync()

@@ -76,13 +76,31 @@ def decode_png(data: bytes) -> np.ndarray:
 
 
 class CanvasRecorder:
-    """Every putImageData that reached the wire: (canvas model id, RGBA array, x, y)."""
+    """Every putImageData that reached the wire, as the browser's canvas shows it afterwards.
+
+    ``draws`` holds (canvas model id, RGBA of the WHOLE canvas after the draw, x, y, RGBA of the
+    part sent): a draw of only the changed box is composited onto the canvas, like a browser
+    does, sized as the canvas widget is when the message leaves.
+    """
 
     def __init__(self):
         self.draws = []
         self.messages = 0
         self._current = None
+        self._screens = {}  # canvas model id -> RGBA backing store
         self.names = {i: name for name, i in ipycanvas_canvas.COMMANDS.items()}
+
+    def _paste(self, cid, part, x, y):
+        from ipywidgets.widgets import widget
+
+        canvas = widget._instances.get(cid.removeprefix("IPY_MODEL_"))  # the live widget registry
+        shape = (canvas.height, canvas.width, 4) if canvas is not None else part.shape
+        screen = self._screens.get(cid)
+        screen = np.zeros(shape, np.uint8) if screen is None or screen.shape != shape else screen.copy()
+        h, w = min(part.shape[0], shape[0] - y), min(part.shape[1], shape[1] - x)
+        screen[y:y + h, x:x + w] = part[:h, :w]
+        self._screens[cid] = screen
+        return screen
 
     def record(self, command, buffers=()):
         self.messages += 1
@@ -97,11 +115,12 @@ class CanvasRecorder:
                 self._current = args[0]
             elif name == "putImageData":
                 x, y = (list(args) + [0, 0])[:2]
-                self.draws.append((self._current, decode_png(mine[0]), x, y))
+                part = decode_png(mine[0])
+                self.draws.append((self._current, self._paste(self._current, part, x, y), x, y, part))
 
     def frames(self, canvas) -> list[np.ndarray]:
         key = "IPY_MODEL_" + canvas.model_id
-        return [rgba for cid, rgba, _, _ in self.draws if cid == key]
+        return [rgba for cid, rgba, *_ in self.draws if cid == key]
 
     def last(self, canvas) -> np.ndarray:
         frames = self.frames(canvas)

@@ -58,12 +58,15 @@ def test_defaults_and_any_pattern_size(recorder, model):
 
 
 def test_single_run_draws_live_and_ends_on_the_engine_result(recorder, fx, model):
-    fx.filter_index = 3
+    engine = FilterPatterns(model, "c1")
+    # a filter with a gradient (a dead one stays flat gray, and unchanged frames are not resent)
+    live = next(f for f in range(8) if engine.generate([f], size=32, steps=1).std() > 0)
+    fx.filter_index = live
     thread = fx.run()
     assert isinstance(thread, threading.Thread) and thread.daemon
     assert fx.wait(30)
-    want = FilterPatterns(model, "c1").generate([3], size=32, steps=5, step_size=1.0, seed=0)[0]
-    np.testing.assert_array_equal(fx.cache[("c1", 3, 5, 1.0, 32, 0)], want)
+    want = engine.generate([live], size=32, steps=5, step_size=1.0, seed=0)[0]
+    np.testing.assert_array_equal(fx.cache[("c1", live, 5, 1.0, 32, 0)], want)
     frames = recorder.frames(fx.canvas)
     assert len(frames) >= 5  # live frames during the run, live_interval=0
     np.testing.assert_array_equal(frames[-1], single_frame(fx, want))
