@@ -12,10 +12,12 @@ from contextlib import contextmanager
 import ipywidgets as widgets
 import numpy as np
 from ipycanvas import Canvas
+from traitlets import Unicode, validate
 
 from ..errors import ConvVizError
 from ..render.frames import encode_png, to_rgba
 from ._canvas import DRAW_LOCK, put_frame
+from ._controls import check_choice
 
 _log = logging.getLogger(__name__)
 
@@ -45,12 +47,15 @@ def shows_errors(method):
 
 
 class Explorer(widgets.VBox):
-    """Base of the explorers: one Canvas, ``.frame``, ``.save_png``, a status line.
+    """Base of the explorers: one Canvas, ``.frame``, ``.save_png``, a status line, a layer.
 
     Subclasses implement ``_render()`` -> RGBA frame of the current state; ``redraw()`` computes
     and draws it. Trait observers call ``request_redraw``; inside ``batch()`` redraw requests
     coalesce into one draw at the end, so a burst of changes draws the final state once.
+    Subclasses create ``self.layer_dropdown`` (options (name, name)) before setting ``layer``.
     """
+
+    layer = Unicode()
 
     def __init__(self, **kwargs):
         self.canvas = Canvas(width=1, height=1)
@@ -85,6 +90,20 @@ class Explorer(widgets.VBox):
     def redraw(self) -> None:
         """Compute the frame of the current state and draw it (errors go to the status line)."""
         self._redraw()
+
+    @property
+    def layers(self) -> list[str]:
+        """The layer names the layer dropdown offers."""
+        return [value for _, value in self.layer_dropdown.options]
+
+    @validate("layer")
+    def _check_layer(self, proposal):
+        try:
+            check_choice("layer", proposal["value"], self.layers)
+        except Exception as exc:
+            self.show_error(exc)
+            raise
+        return proposal["value"]
 
     # -- status ------------------------------------------------------------------------------
 
@@ -178,3 +197,32 @@ class Explorer(widgets.VBox):
         if self._frame is not None:
             data["image/png"] = base64.b64encode(self._full_png()).decode("ascii")
         return data
+
+
+class ImageExplorer(Explorer):
+    """An explorer of one image: ``image`` can be set, and switching is all-or-nothing.
+
+    Subclasses implement ``_prepare_image(img)`` (compute everything the image needs, change
+    nothing, may fail) and ``_apply_image(prepared)`` (switch to it). The Dashboard prepares
+    every explorer first, so an image that fails in one of them changes none of them.
+    """
+
+    @property
+    def image(self):
+        """The image (float32 (H, W, 3), 0..255) shown."""
+        return self._image
+
+    @image.setter
+    def image(self, img):
+        with self.batch():
+            self._set_image(img)
+            self.request_redraw()
+
+    def _set_image(self, img):
+        self._apply_image(self._prepare_image(img))
+
+    def _prepare_image(self, img):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _apply_image(self, prepared) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError

@@ -5,8 +5,6 @@ from __future__ import annotations
 import difflib
 import os
 
-import numpy as np
-
 from ..errors import ConvVizError
 
 

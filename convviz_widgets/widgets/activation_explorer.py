@@ -7,11 +7,11 @@ from traitlets import Enum, Int, Unicode, observe, validate
 
 from ..render.activations import blank_channels, channel_frame, grid_frame
 from ..render.frames import ACTIVATION_COLORMAP, draw_highlight
-from ._base import Explorer, shows_errors
-from ._controls import as_image, as_model, check_choice, clamp
+from ._base import ImageExplorer, shows_errors
+from ._controls import as_image, as_model, clamp
 
 
-class ActivationExplorer(Explorer):
+class ActivationExplorer(ImageExplorer):
     """Layer dropdown, channel slider, one channel large or the whole layer as a grid.
 
     All layers are computed in one forward pass when the image is set (``Activations`` caches
@@ -21,7 +21,6 @@ class ActivationExplorer(Explorer):
     ("channel" | "grid"), ``colormap``. In the grid, clicking or hovering a cell selects it.
     """
 
-    layer = Unicode()
     channel = Int(0)
     view = Enum(("channel", "grid"), default_value="channel")
     colormap = Unicode(ACTIVATION_COLORMAP)
@@ -76,27 +75,9 @@ class ActivationExplorer(Explorer):
     # -- state -------------------------------------------------------------------------------
 
     @property
-    def layers(self) -> list[str]:
-        return [value for _, value in self.layer_dropdown.options]
-
-    @property
-    def image(self):
-        """The image (float32 (H, W, 3), 0..255) whose activations are shown."""
-        return self._image
-
-    @image.setter
-    def image(self, img):
-        with self.batch():
-            self._set_image(img)
-            self.request_redraw()
-
-    @property
     def activations(self) -> dict:
         """{layer: float32 (H, W, C)} for the current image."""
         return self._maps
-
-    def _set_image(self, img):
-        self._apply_image(self._prepare_image(img))
 
     def _prepare_image(self, img):
         """Everything a new image needs, computed without changing the explorer (may fail)."""
@@ -106,16 +87,6 @@ class ActivationExplorer(Explorer):
     def _apply_image(self, prepared) -> None:
         self._image, self._maps = prepared
         self._grids = {}
-
-    @validate("layer")
-    def _check_layer(self, proposal):
-        value = proposal["value"]
-        try:
-            check_choice("layer", value, self.layers)
-        except Exception as exc:
-            self.show_error(exc)
-            raise
-        return value
 
     @validate("channel")
     def _clamp_channel(self, proposal):

@@ -7,13 +7,13 @@ from traitlets import Float, Int, Unicode, observe, validate
 
 from ..render.frames import CAM_COLORMAP, COLORMAPS, fit_size, tile, upscale
 from ..render.overlay import heatmap_frame, overlay
-from ._base import Explorer, shows_errors
+from ._base import ImageExplorer, shows_errors
 from ._controls import as_image, as_model, check_choice, clamp
 
 TOP_K = 5
 
 
-class CamExplorer(Explorer):
+class CamExplorer(ImageExplorer):
     """Grad-CAM heatmap of one class over the image, and the raw low-resolution map beside it.
 
     The class dropdown lists the top predictions with their probabilities first, then every
@@ -25,7 +25,6 @@ class CamExplorer(Explorer):
     """
 
     class_index = Int(0)
-    layer = Unicode()
     alpha = Float(0.4)
     colormap = Unicode(CAM_COLORMAP)
 
@@ -92,30 +91,12 @@ class CamExplorer(Explorer):
     # -- state -------------------------------------------------------------------------------
 
     @property
-    def layers(self) -> list[str]:
-        return [value for _, value in self.layer_dropdown.options]
-
-    @property
-    def image(self):
-        """The image (float32 (H, W, 3), 0..255) the heatmaps are computed for."""
-        return self._image
-
-    @image.setter
-    def image(self, img):
-        with self.batch():
-            self._set_image(img)
-            self.request_redraw()
-
-    @property
     def heatmap(self):
         """The heatmap of the current class and layer (float32 (h, w), 0..1)."""
         return self._heatmap(self.layer, self.class_index)
 
     def _all_class_labels(self) -> list[str]:
         return [f"[{i}] {name}" for i, name in enumerate(self.class_names)]
-
-    def _set_image(self, img):
-        self._apply_image(self._prepare_image(img))
 
     def _prepare_image(self, img):
         """Everything a new image needs, computed without changing the explorer (may fail)."""
@@ -145,15 +126,6 @@ class CamExplorer(Explorer):
     @validate("class_index")
     def _clamp_class(self, proposal):
         return clamp(int(proposal["value"]), 0, max(len(self.class_names) - 1, 0))
-
-    @validate("layer")
-    def _check_layer(self, proposal):
-        try:
-            check_choice("layer", proposal["value"], self.layers)
-        except Exception as exc:
-            self.show_error(exc)
-            raise
-        return proposal["value"]
 
     @validate("alpha")
     def _clamp_alpha(self, proposal):

@@ -7,13 +7,13 @@ import time
 from dataclasses import dataclass
 
 import ipywidgets as widgets
-from traitlets import Enum, Float, Int, Unicode, observe, validate
+from traitlets import Enum, Float, Int, observe, validate
 
 from ..render.frames import fit_size
 from ..render.patterns import pattern_grid
 from ._base import Explorer
 from ._canvas import DRAW_LOCK
-from ._controls import as_model, check_choice, clamp
+from ._controls import as_model, clamp
 
 GRID = 64  # filters per grid page
 GRID_COLS = 8
@@ -48,7 +48,6 @@ class FilterExplorer(Explorer):
     ("single" | "grid"), ``page`` (grid page, 64 filters each), ``seed``.
     """
 
-    layer = Unicode()
     filter_index = Int(0)
     steps = Int(40)
     step_size = Float(1.0)
@@ -153,15 +152,6 @@ class FilterExplorer(Explorer):
         """The filters of the current grid page."""
         start = self.page * GRID
         return tuple(range(start, min(start + GRID, self.channels())))
-
-    @validate("layer")
-    def _check_layer(self, proposal):
-        try:
-            check_choice("layer", proposal["value"], self.layers)
-        except Exception as exc:
-            self.show_error(exc)
-            raise
-        return proposal["value"]
 
     @validate("filter_index")
     def _clamp_filter(self, proposal):
