@@ -1,0 +1,1 @@
+"""Ratio benchmarks of the engines against the tutorial algorithms (see README.md)."""

@@ -1,0 +1,82 @@
+"""Smoke test of the benchmark suite: `python -m benchmarks.run --quick` runs end to end.
+
+No timing assertions (times on a shared machine say nothing); it checks that every section is
+in the JSON with finite numbers and that engines and references computed the same results.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SECTIONS = ("filter_grid", "gradcam", "activations", "memory")
+
+
+def _numbers(value):
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int | float):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _numbers(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _numbers(v)
+
+
+@pytest.fixture(scope="module")
+def quick_results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "quick.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--quick", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, f"benchmarks.run --quick failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return json.loads(out.read_text()), proc.stdout
+
+
+def test_every_section_has_finite_numbers(quick_results):
+    data, _ = quick_results
+    for section in SECTIONS:
+        numbers = list(_numbers(data[section]))
+        assert numbers, f"section {section!r} has no numbers"
+        assert all(math.isfinite(x) for x in numbers), f"non-finite number in {section!r}"
+    assert set(data["filter_grid"]) == {"block1_conv1", "block3_conv1"}
+    for layer in data["filter_grid"].values():
+        assert layer["flops_total"] > 0 and layer["matmul_rate_flops"] > 0
+        assert {"engine", "compiled", "eager", "matmul"} <= set(layer["times"])
+    assert data["memory"]["peak_rss_mb"] > 100
+
+
+def test_engines_and_references_agree(quick_results):
+    data, _ = quick_results
+    assert set(data["checks"]) == {
+        "filter_patterns.block1_conv1",
+        "filter_patterns.block3_conv1",
+        "gradcam.same_heatmaps",
+        "activations.same_values",
+    }
+    failed = {name: c for name, c in data["checks"].items() if not c["passed"]}
+    assert not failed
+
+
+def test_table_rows_and_printed_table(quick_results):
+    data, stdout = quick_results
+    rows = data["rows"]
+    assert {r["section"] for r in rows} >= {"1 filter grid", "2 Grad-CAM", "3 activations", "5 memory"}
+    assert all(r["status"] in ("met", "MISSED", "info") for r in rows)
+    assert all(math.isfinite(r["value"]) for r in rows)
+    assert sum(r["status"] != "info" for r in rows) >= 10  # every target has its row
+    assert "equality checks: 4/4 passed" in stdout
+    assert any("browser" in item for item in data["todo"])  # --browser not asked for
