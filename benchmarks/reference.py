@@ -40,7 +40,7 @@ def deprocess_image(x: np.ndarray) -> np.ndarray:
 
 def layer_model(model: keras.Model, layer_name: str) -> keras.Model:
     """The book's feature extractor: model input -> the layer's output."""
-    return keras.Model(model.inputs, model.get_layer(layer_name).output)
+    return keras.Model(model.inputs[0], model.get_layer(layer_name).output)
 
 
 # ----------------------------------------------------------------------- (a) eager, one filter
@@ -120,7 +120,9 @@ def grad_model(model: keras.Model, last_conv_layer_name: str, logits: bool = Fal
     if logits:
         final = model.layers[-1]
         out = keras.ops.matmul(final.input, final.kernel) + final.bias
-    return keras.Model(model.inputs, [last_conv.output, out])
+    # (model.inputs[0] rather than the example's model.inputs: same model, no Keras warning
+    # about the structure of the inputs when it is called with one tensor)
+    return keras.Model(model.inputs[0], [last_conv.output, out])
 
 
 def gradcam_eager(grad_model: keras.Model, img_array, pred_index=None) -> np.ndarray:
@@ -144,7 +146,7 @@ def gradcam_eager(grad_model: keras.Model, img_array, pred_index=None) -> np.nda
 
 def compiled_forward(model: keras.Model, outputs=None):
     """``tf.function`` forward pass with an input signature (no retracing): x -> outputs."""
-    target = model if outputs is None else keras.Model(model.inputs, outputs)
+    target = model if outputs is None else keras.Model(model.inputs[0], outputs)
     spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32)
     return tf.function(lambda x: target(x, training=False), input_signature=[spec])
 
