@@ -26,7 +26,7 @@ class ActivationExplorer(ImageExplorer):
     colormap = Unicode(ACTIVATION_COLORMAP)
 
     def __init__(self, model, img, layers=None, preprocess=None, *, size=320, grid_cols=None,
-                 min_cell=40, hover_select=True):
+                 min_cell=40, max_cell=96, hover_select=True):
         from ..engines import Activations, conv_layers
 
         super().__init__()
@@ -34,6 +34,9 @@ class ActivationExplorer(ImageExplorer):
         self.size = size  # longest side of the single-channel view, px
         self.grid_cols = grid_cols
         self.min_cell = min_cell  # small maps are upscaled to at least this in the grid
+        # ...and big ones shrunk to at most this: 64 cells of 224 px would make a 3600 px frame
+        # whose encoding and transfer cost ~0.5 s per layer switch (the channel view shows detail)
+        self.max_cell = max_cell
         self.hover_select = hover_select
         self.layout_grid = None  # GridLayout of the last grid drawn, for hit-testing
         from ..engines.models import resolve_layer
@@ -120,7 +123,8 @@ class ActivationExplorer(ImageExplorer):
         if self.view == "channel":
             return channel_frame(fmap, self.channel, self.colormap, size=self.size)
         # The mosaic only depends on the layer; a channel change just moves the highlight.
-        key = (self.layer, self.colormap, self.grid_cols, max(h, w, self.min_cell))
+        cell = min(max(h, w, self.min_cell), max(self.max_cell, self.min_cell))
+        key = (self.layer, self.colormap, self.grid_cols, cell)
         if key not in self._grids:
             self._grids[key] = grid_frame(
                 fmap, cols=self.grid_cols, colormap=self.colormap, cell_size=key[3]

@@ -19,7 +19,7 @@ def expected(maps, explorer, layer, channel, view):
     fmap = maps[layer]
     if view == "channel":
         return channel_frame(fmap, channel, size=explorer.size)
-    cell = max(fmap.shape[0], fmap.shape[1], explorer.min_cell)
+    cell = min(max(fmap.shape[0], fmap.shape[1], explorer.min_cell), explorer.max_cell)
     return grid_frame(fmap, highlight=channel, cell_size=cell)[0]
 
 
@@ -167,6 +167,14 @@ def test_a_layer_change_draws_once(recorder, model, image):
     before = len(recorder.frames(ex.canvas))
     ex.layer = "c2"  # changes the slider's max and maybe the channel: still one frame
     assert len(recorder.frames(ex.canvas)) == before + 1
+
+
+def test_big_maps_are_shrunk_in_the_grid(recorder, model, image, maps):
+    ex = ActivationExplorer(model, image, min_cell=8, max_cell=12)
+    ex.view = "grid"  # c1 maps are 30x30: 12 px cells keep the mosaic small
+    want = grid_frame(maps["c1"], highlight=0, cell_size=12)[0]
+    np.testing.assert_array_equal(recorder.last(ex.canvas), want)
+    assert ex.layout_grid.cell_h == 12 and want.shape[1] < 8 * 30
 
 
 def test_grid_of_a_new_image_and_another_colormap_is_rendered_afresh(recorder, model, image, image2):
