@@ -47,7 +47,7 @@ class Activations:
             outputs = self._forward(x)
             if not isinstance(outputs, list | tuple):
                 outputs = [outputs]
-            self._cache = {name: out.numpy()[0] for name, out in zip(self.layers, outputs)}
+            self._cache = {name: out.numpy()[0] for name, out in zip(self.layers, outputs, strict=True)}
             check_outputs(self.model, x, self._cache)
             self._cache_key = key
         return dict(self._cache)

@@ -109,7 +109,7 @@ class Dashboard(widgets.VBox):
         explorers = [e for e in (self._explorers[0], self._explorers[2]) if e is not None]
         # Compute for every explorer first: a failure in any of them changes none of them.
         prepared = [explorer._prepare_image(image) for explorer in explorers]
-        for explorer, state in zip(explorers, prepared):
+        for explorer, state in zip(explorers, prepared, strict=True):
             with explorer.batch():
                 explorer._apply_image(state)
                 explorer.request_redraw()

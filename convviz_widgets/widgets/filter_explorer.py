@@ -268,7 +268,7 @@ class FilterExplorer(Explorer):
         def callback(step, images):
             if stop_event.is_set():
                 return False
-            for f, image in zip(job.todo, images):
+            for f, image in zip(job.todo, images, strict=True):
                 live[f] = image
             with DRAW_LOCK:
                 self.progress.value = min(step, job.steps)
@@ -286,10 +286,10 @@ class FilterExplorer(Explorer):
             )
             stopped = stop_event.is_set()
             if not stopped:
-                for f, image in zip(job.todo, images):
+                for f, image in zip(job.todo, images, strict=True):
                     self.cache[job.key(f)] = image
             else:
-                for f, image in zip(job.todo, images):
+                for f, image in zip(job.todo, images, strict=True):
                     live[f] = image
                     self.partial[job.key(f)] = image
             self._draw_live(job)

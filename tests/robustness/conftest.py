@@ -16,6 +16,7 @@ from collections import defaultdict
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest
+from ipycanvas import canvas as ipycanvas_canvas
 
 from tests.widgets.conftest import (  # noqa: F401 - fixtures re-exported for this directory
     SIZE,
@@ -26,7 +27,6 @@ from tests.widgets.conftest import (  # noqa: F401 - fixtures re-exported for th
     model,
     recorder,
 )
-from ipycanvas import canvas as ipycanvas_canvas
 
 
 @pytest.fixture(scope="module")
