@@ -74,7 +74,20 @@ class GradCAM:
                     total = tf.reduce_sum(tf.gather(s, classes, axis=1, batch_dims=1))
                 return _cam_from(tf, a, tape.gradient(total, tiled))
 
+            def first(x, k):
+                # A new image and one class (k < 0: the top one): body, head and gradient in ONE
+                # pass, so the head runs forward once instead of once for scores and once for
+                # the gradient.
+                a = body(x, training=False)
+                with tf.GradientTape() as tape:
+                    tape.watch(a)
+                    s = head(a, training=False)
+                    k = tf.where(k < 0, tf.argmax(s[0], output_type=tf.int32), k)
+                    score = s[0, k]
+                return a, s, _cam_from(tf, a, tape.gradient(score, a))
+
             self._maps = Compiled(maps, [a_spec, k_spec])
+            self._first = Compiled(first, [x_spec, tf.TensorSpec((), tf.int32)])
         else:
             full = graph.submodel((self.layer, scores))
 
@@ -102,8 +115,11 @@ class GradCAM:
         key = content_key(x)
         if key != self._key:
             a, s = self._forward(x)
-            self._x, self._features, self.scores = x, a, s.numpy()[0]
-            self._key = key
+            self._remember(x, key, a, s)
+        return x, key
+
+    def _remember(self, x, key, features, scores):
+        self._x, self._key, self._features, self.scores = x, key, features, scores.numpy()[0]
 
     def _class_indices(self, class_indices) -> np.ndarray:
         out = []
@@ -122,6 +138,14 @@ class GradCAM:
 
     def compute(self, img, class_index=None) -> np.ndarray:
         """The heatmap float32 (h, w) in 0..1 for ``class_index`` (default: the top class)."""
+        if self.split:
+            x = model_batch(self.model, img, self.preprocess)
+            key = content_key(x)
+            if key != self._key:
+                k = -1 if class_index is None else int(self._class_indices([class_index])[0])
+                a, s, cams = self._first(x, np.int32(k))
+                self._remember(x, key, a, s)
+                return cams.numpy()[0].astype(np.float32)
         self._prepare(img)
         if class_index is None:
             class_index = int(np.argmax(self.scores))

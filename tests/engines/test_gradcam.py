@@ -105,11 +105,18 @@ def test_probability_matches_the_tutorial(functional, image):
         np.testing.assert_allclose(cam.compute(image, k), tutorial_gradcam(functional, "c2", image, k, False), atol=1e-5)
 
 
+def spy_on_the_body(cam):
+    """Count every run of the model up to the layer (the forward pass or the fused first pass)."""
+    calls = []
+    for name in ("_forward", "_first"):
+        real = getattr(cam, name)
+        setattr(cam, name, lambda *args, real=real: calls.append(1) or real(*args))
+    return calls
+
+
 def test_class_switch_reuses_the_forward_pass_without_retracing(functional, image):
     cam = cvw.GradCAM(functional)
-    calls = []
-    forward = cam._forward
-    cam._forward = lambda x: calls.append(1) or forward(x)
+    calls = spy_on_the_body(cam)
     maps = [cam.compute(image, k) for k in (0, 1, 2, 1)]
     many = cam.compute_many(image, [2, 0])
     assert len(calls) == 1
@@ -117,6 +124,19 @@ def test_class_switch_reuses_the_forward_pass_without_retracing(functional, imag
     assert cam._maps.experimental_get_tracing_count() == 1
     cam.compute(image[::-1].copy(), 0)
     assert len(calls) == 2
+
+
+def test_first_pass_equals_the_cached_path(functional, image):
+    """A new image's one-class map (fused pass) equals the same class from the cached features."""
+    fresh = cvw.GradCAM(functional)
+    for i, k in enumerate((None, 0, 2)):
+        img = image * (0.5 + 0.2 * i)  # a new image each time: the fused pass
+        first = fresh.compute(img, k)
+        cached = cvw.GradCAM(functional)
+        cached._prepare(img)
+        want = int(np.argmax(cached.scores)) if k is None else k
+        np.testing.assert_allclose(first, cached.compute_many(img, [want])[0], atol=1e-6)
+        np.testing.assert_allclose(fresh.scores, cached.scores, rtol=1e-6)
 
 
 def test_nested_model_last_conv_layer(nested, image):

@@ -181,7 +181,7 @@ def test_layer_names_with_unicode():
     assert cvw.conv_layers(model) == ["чат_conv"]
     cam = cvw.GradCAM(model, "чат_conv")  # TF cannot trace this name: runs eagerly instead
     assert cam.compute(np.full((16, 16, 3), 9.0), 0).shape == (14, 14)
-    assert cam._forward.eager
+    assert cam._first.eager
     acts = cvw.Activations(model).compute(np.full((16, 16, 3), 9.0))
     oracle = keras.Model(model.inputs, model.get_layer("чат_conv").output)(np.full((1, 16, 16, 3), 9 / 255))
     np.testing.assert_allclose(acts["чат_conv"], oracle[0], atol=1e-6)
