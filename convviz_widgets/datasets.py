@@ -19,7 +19,7 @@ from .errors import ConvVizError
 SHAPE_CLASSES = ("circle", "square", "triangle", "star", "cross", "ring")
 IMAGE_SIZE = 150
 
-_SIZE_RANGE = (25.0, 70.0)  # object diameter in pixels
+_SIZE_RANGE = (34.0, 72.0)  # object diameter in pixels
 _SHIFT = 4  # cv2 sub-pixel bits: coordinates are drawn at 1/16 px precision
 _SCALE = float(1 << _SHIFT)
 _CHUNK = 32  # images whose backgrounds are computed in one vectorized pass
@@ -126,18 +126,18 @@ def _backgrounds(rng: np.random.Generator, out: np.ndarray, difficulty: float = 
     period = rng.uniform(5, 25, (n, 1, 1)).astype(np.float32) / IMAGE_SIZE
     phase = rng.uniform(0, 2 * np.pi, (n, 1, 1)).astype(np.float32)
     np.sin((x * cos + y * sin) * (2 * np.pi / period) + phase, out=patterns[..., 2])
-    colors[:, 2] = rng.uniform(-45, 45, (n, 3)) * (rng.random((n, 1)) < 0.35) * difficulty
+    colors[:, 2] = rng.uniform(-30, 30, (n, 3)) * (rng.random((n, 1)) < 0.35) * difficulty
 
     bg = np.matmul(patterns.reshape(n, -1, 4), colors).reshape(out.shape)
 
     # Smooth random colour field: a coarse 5x5 grid, bicubic-upsampled as two matrix products.
-    grid = rng.uniform(-1, 1, (n, 5, 5, 3)) * rng.uniform(0, 70, (n, 1, 1, 1)) * difficulty
+    grid = rng.uniform(-1, 1, (n, 5, 5, 3)) * rng.uniform(0, 50, (n, 1, 1, 1)) * difficulty
     grid = grid.astype(np.float32)
     bg += np.einsum("yi,nijc,xj->nyxc", _UPSAMPLE, grid, _UPSAMPLE, optimize=True)
 
     # Pixel noise, from none to strong; luminance only, a third of the random numbers.
     noise = rng.standard_normal(out.shape[:3], dtype=np.float32)
-    noise *= rng.uniform(0, 25 * difficulty, (n, 1, 1)).astype(np.float32)
+    noise *= rng.uniform(0, 16 * difficulty, (n, 1, 1)).astype(np.float32)
     bg += noise[..., None]
     np.clip(bg, 0, 255, out=bg)
     np.copyto(out, bg, casting="unsafe")
@@ -163,7 +163,7 @@ def _class_outline(rng: np.random.Generator, label: int) -> list[np.ndarray]:
         return [np.stack([np.cos(angles), np.sin(angles)], axis=1)]
     if name == "star":
         points = rng.integers(5, 7)
-        radii = np.tile([1.0, rng.uniform(0.38, 0.5)], points)
+        radii = np.tile([1.0, rng.uniform(0.36, 0.46)], points)
         return [_regular(2 * points) * radii[:, None]]
     if name == "cross":
         w = rng.uniform(0.27, 0.4)
@@ -172,7 +172,7 @@ def _class_outline(rng: np.random.Generator, label: int) -> list[np.ndarray]:
         turns = [quarter @ np.array([[c, s], [-s, c]]) for c, s in quarter_turns]
         return [np.concatenate(turns)]
     if name == "ring":
-        return [_regular(64), _regular(64, radius=rng.uniform(0.4, 0.6))[::-1]]
+        return [_regular(64), _regular(64, radius=rng.uniform(0.45, 0.6))[::-1]]
     raise AssertionError(label)
 
 
@@ -198,16 +198,16 @@ def _random_color(rng: np.random.Generator) -> tuple[float, float, float]:
 def _object_color(rng: np.random.Generator, local_bg: np.ndarray) -> tuple[float, float, float]:
     """A colour independent of the class that stays visible over ``local_bg``.
 
-    One time in four it is deliberately close to the background (distance 45-80 in RGB).
+    One time in four it is deliberately close to the background (distance 60-90 in RGB).
     """
     if rng.random() < 0.25:
         direction = rng.standard_normal(3)
-        color = local_bg + direction / np.linalg.norm(direction) * rng.uniform(45, 80)
+        color = local_bg + direction / np.linalg.norm(direction) * rng.uniform(60, 90)
         if np.all((color >= 0) & (color <= 255)):
             return tuple(color.tolist())
     for _ in range(20):
         color = rng.uniform(0, 255, 3)
-        if np.linalg.norm(color - local_bg) >= 80:
+        if np.linalg.norm(color - local_bg) >= 100:
             return tuple(color.tolist())
     return tuple(np.where(local_bg < 128, 255.0, 0.0).tolist())
 
@@ -257,7 +257,7 @@ def _draw_scene(
     local_bg = image[lo[1] : hi[1], lo[0] : hi[0]].reshape(-1, 3).mean(axis=0)
     color = _object_color(rng, local_bg)
 
-    for _ in range(round(rng.integers(2, 8) * difficulty)):
+    for _ in range(round(rng.integers(1, 6) * difficulty)):
         # Clutter sometimes wears the object's colour, so colour does not single the object out.
         _clutter(rng)(image, color if rng.random() < 0.15 else _random_color(rng))
 
@@ -266,7 +266,7 @@ def _draw_scene(
     _fill(alpha, outline, 255)
     mask = alpha > 127
 
-    if rng.random() < 0.3 * difficulty:  # an occluder over the object, kept only if most of the object shows
+    if rng.random() < 0.2 * difficulty:  # an occluder over the object, kept only if most of the object shows
         draw = _clutter(rng, near=center + rng.uniform(-0.8, 0.8, 2) * radius)
         occluder_color = _random_color(rng)
         occluder = np.zeros_like(alpha)

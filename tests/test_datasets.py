@@ -111,3 +111,23 @@ def test_zero_images():
     images, labels, masks = datasets.shapes(0)
     assert images.shape == (0, 150, 150, 3)
     assert labels.shape == (0,) and masks.shape == (0, 150, 150)
+
+
+def test_difficulty_zero_is_a_lone_shape_on_a_smooth_gradient():
+    images, labels, masks = datasets.shapes(12, seed=2, difficulty=0)
+    full, full_labels, _ = datasets.shapes(12, seed=2)
+    np.testing.assert_array_equal(labels, full_labels)
+    kernel = np.ones((5, 5), np.uint8)
+    for image, mask in zip(images, masks):
+        background = ~cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
+        curvature = np.abs(cv2.Laplacian(image.astype(np.float32), cv2.CV_32F))
+        assert curvature[background].max() <= 6  # no noise, stripes, clutter: only a gradient
+    # the default is the full data set, noisy and cluttered
+    assert np.abs(cv2.Laplacian(full[0].astype(np.float32), cv2.CV_32F)).max() > 50
+    np.testing.assert_array_equal(full, datasets.shapes(12, seed=2, difficulty=1.0)[0])
+
+
+@pytest.mark.parametrize("difficulty", [-0.1, 1.5, "1", None])
+def test_bad_difficulty_is_a_convviz_error(difficulty):
+    with pytest.raises(cvw.ConvVizError, match="difficulty: expected a number from 0 to 1"):
+        datasets.shapes(2, difficulty=difficulty)
