@@ -222,7 +222,7 @@ def grad_cam(model: keras.Model, images: np.ndarray, batch_size: int = 50):
 def cam_peaks_in_mask(heatmaps: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """Whether each heatmap's peak, resized to the image (bilinear), falls on the object's mask."""
     hits = np.empty(len(heatmaps), dtype=bool)
-    for i, (heat, mask) in enumerate(zip(heatmaps, masks)):
+    for i, (heat, mask) in enumerate(zip(heatmaps, masks, strict=True)):
         big = cv2.resize(heat, mask.shape[::-1], interpolation=cv2.INTER_LINEAR)
         row, col = np.unravel_index(np.argmax(big), big.shape)
         hits[i] = mask[row, col]
