@@ -111,12 +111,12 @@ class GradCAM:
         self.scores = None  # class scores for the last image, numpy (classes,)
 
     def _prepare(self, img):
+        """Run the model on ``img`` unless it is the image of the last call (cached by content)."""
         x = model_batch(self.model, img, self.preprocess)
         key = content_key(x)
         if key != self._key:
             a, s = self._forward(x)
             self._remember(x, key, a, s)
-        return x, key
 
     def _remember(self, x, key, features, scores):
         self._x, self._key, self._features, self.scores = x, key, features, scores.numpy()[0]
@@ -138,23 +138,28 @@ class GradCAM:
 
     def compute(self, img, class_index=None) -> np.ndarray:
         """The heatmap float32 (h, w) in 0..1 for ``class_index`` (default: the top class)."""
-        if self.split:
-            x = model_batch(self.model, img, self.preprocess)
-            key = content_key(x)
-            if key != self._key:
+        x = model_batch(self.model, img, self.preprocess)
+        key = content_key(x)
+        if key != self._key:
+            if self.split:  # a new image and one class: the fused first pass
                 k = -1 if class_index is None else int(self._class_indices([class_index])[0])
                 a, s, cams = self._first(x, np.int32(k))
                 self._remember(x, key, a, s)
                 return cams.numpy()[0].astype(np.float32)
-        self._prepare(img)
+            a, s = self._forward(x)
+            self._remember(x, key, a, s)
         if class_index is None:
             class_index = int(np.argmax(self.scores))
-        return self.compute_many(img, [class_index])[0]
+        return self._maps_of([class_index])[0]
 
     def compute_many(self, img, class_indices) -> np.ndarray:
         """Heatmaps float32 (k, h, w) for several classes of one image, in one batch."""
         self._prepare(img)
-        classes = self._class_indices(list(class_indices))
+        return self._maps_of(list(class_indices))
+
+    def _maps_of(self, class_indices) -> np.ndarray:
+        """Heatmaps of the image prepared last."""
+        classes = self._class_indices(class_indices)
         if classes.size == 0:
             raise ConvVizError("class_indices: expected at least one class index, got none.")
         source = self._features if self.split else self._x
