@@ -65,13 +65,15 @@ def gradient_ascent_flops(model, layer_name: str, size: int) -> dict:
     """FLOPs of one gradient-ascent step for ONE image of ``size`` px, up to ``layer_name``.
 
     For a chain of layers (VGG-style). Per conv layer with output (H, W, C_out), kernel k x k,
-    C_in input channels: MACs = H * W * k * k * C_in * C_out, and
-      forward  = 2 * MACs                       (every conv up to and including the layer)
-      backward = 2 * MACs   w.r.t. the conv's input (every conv below the layer, including the
-                 first: the gradient must reach the image), and 2 * MACs / C_out for the layer
-                 itself (only the optimized filter's channel has a non-zero gradient).
-    No gradient w.r.t. the weights is needed (they are constants here). Bias, ReLU and pooling
-    (element-wise, < 1% of the FLOPs) are not counted.
+    C_in input channels: MACs = H * W * k * k * C_in * C_out, and for every conv BELOW the layer
+      forward  = 2 * MACs
+      backward = 2 * MACs   w.r.t. the conv's input (down to the first conv: the gradient must
+                 reach the image),
+    and for the layer itself 2 * MACs / C_out each way: the loss is one output channel's mean,
+    so only that channel must be computed and differentiated. This is the least work the
+    algorithm needs, so no shortcut can inflate a FLOP rate computed from it. No gradient w.r.t.
+    the weights is needed (they are constants here). Bias, ReLU and pooling (element-wise, < 1%
+    of the FLOPs) are not counted.
     """
     import keras
 
@@ -84,8 +86,9 @@ def gradient_ascent_flops(model, layer_name: str, size: int) -> dict:
         if isinstance(layer, keras.layers.Conv2D):
             kh, kw = layer.kernel_size
             macs = float(out[1] * out[2] * kh * kw * shape[-1] * out[-1])
-            forward += 2 * macs
-            backward += 2 * macs / out[-1] if layer.name == layer_name else 2 * macs
+            share = 1.0 / out[-1] if layer.name == layer_name else 1.0
+            forward += 2 * macs * share
+            backward += 2 * macs * share
         shape = out
         if layer.name == layer_name:
             return {"forward": forward, "backward": backward, "total": forward + backward}

@@ -80,3 +80,21 @@ def test_table_rows_and_printed_table(quick_results):
     assert sum(r["status"] != "info" for r in rows) >= 10  # every target has its row
     assert "equality checks: 4/4 passed" in stdout
     assert any("browser" in item for item in data["todo"])  # --browser not asked for
+
+
+def test_flop_formula_hand_computed():
+    """VGG16 at 64 px, MACs = H W k^2 C_in C_out per conv; the layer counts one channel."""
+    import keras
+
+    from benchmarks.timing import gradient_ascent_flops
+
+    model = keras.applications.VGG16(include_top=False, weights=None, input_shape=(None, None, 3))
+    b1c1 = 64 * 64 * 9 * 3 * 64
+    below = b1c1 + 64 * 64 * 9 * 64 * 64 + 32 * 32 * 9 * 64 * 128 + 32 * 32 * 9 * 128 * 128
+    b3c1 = 16 * 16 * 9 * 128 * 256
+    assert gradient_ascent_flops(model, "block1_conv1", 64) == {
+        "forward": 2 * b1c1 / 64, "backward": 2 * b1c1 / 64, "total": 4 * b1c1 / 64
+    }
+    flops = gradient_ascent_flops(model, "block3_conv1", 64)
+    assert flops["forward"] == flops["backward"] == 2 * below + 2 * b3c1 / 256
+    assert flops["total"] == 1_539_440_640  # 1.54 GFLOP per image and step

@@ -6,6 +6,12 @@ fixed step. A filter whose gradient is zero everywhere (a dead ReLU) gives a fla
 pattern. N filters are optimized together as ONE batch (image i maximizes filter i, the
 gradients are normalized per image), which keeps this CPU's matrix units busy; one compiled
 step serves every filter, every batch size and every image size without retracing.
+
+Each image needs only ITS filter of the layer. When the layer is a plain Conv2D (VGG16's
+block3_conv1, the tutorial's conv layers), the step computes just that one output channel per
+image (``_OwnFilter``: one depthwise convolution of the layer's input with each image's own
+kernel, summed over input channels) instead of all C of them, forward and backward: the
+layer's share of the work drops by a factor of C.
 """
 
 from __future__ import annotations
@@ -43,6 +49,70 @@ def deprocess(images: np.ndarray, alive=None) -> np.ndarray:
     return x.astype(np.uint8)
 
 
+_ELEMENTWISE = {  # Keras activations applied element by element (softmax, glu are not)
+    "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "sigmoid", "tanh",
+    "silu", "swish", "softplus", "softsign", "hard_sigmoid", "hard_silu", "hard_swish", "mish",
+    "exponential", "log_sigmoid", "hard_tanh", "hard_shrink", "soft_shrink", "tanh_shrink",
+    "squareplus", "sparse_plus",
+}
+
+
+class _OwnFilter:
+    """Filter i's output channel of a Conv2D for image i alone, from the layer's input.
+
+    ``x`` (N, h, w, Cin) is laid out as one image with N*Cin channels, convolved depthwise with
+    image i's own kernel (kh, kw, Cin) and summed over Cin: N*Cin instead of N*Cin*Cout
+    multiply-adds per output position.
+    """
+
+    @classmethod
+    def of(cls, layer):
+        """An _OwnFilter for ``layer``, or None if it is not a plain Conv2D."""
+        import keras
+
+        conv = getattr(layer, "wrapped", layer)
+        activation = getattr(getattr(conv, "activation", None), "__name__", None)
+        plain = (
+            type(conv) is keras.layers.Conv2D
+            and conv.groups == 1
+            and conv.data_format == "channels_last"
+            and conv.compute_dtype == "float32"
+            and not getattr(conv, "quantization_mode", None)
+            and activation in _ELEMENTWISE
+            and conv.strides[0] == conv.strides[1]  # what the depthwise op supports on CPU
+            and tuple(conv.dilation_rate) == (1, 1)
+            and conv.padding in ("same", "valid")
+        )
+        return cls(conv) if plain else None
+
+    def __init__(self, conv):
+        self.conv = conv
+
+    def __call__(self, x, filters):
+        import tensorflow as tf
+
+        conv = self.conv
+        kh, kw, cin, _ = conv.kernel.shape
+        n = tf.shape(x)[0]
+        h, w = tf.shape(x)[1], tf.shape(x)[2]
+        kernels = tf.gather(tf.convert_to_tensor(conv.kernel), filters, axis=3)  # (kh, kw, Cin, N)
+        kernels = tf.reshape(tf.transpose(kernels, [0, 1, 3, 2]), [kh, kw, n * cin, 1])
+        channels = tf.reshape(tf.transpose(x, [1, 2, 0, 3]), [1, h, w, n * cin])
+        s = conv.strides[0]
+        y = tf.nn.depthwise_conv2d(
+            channels,
+            kernels,
+            strides=[1, s, s, 1],
+            padding=conv.padding.upper(),
+        )  # (1, ho, wo, N * Cin)
+        ho, wo = tf.shape(y)[1], tf.shape(y)[2]
+        z = tf.reduce_sum(tf.reshape(y, [ho, wo, n, cin]), axis=3)
+        z = tf.transpose(z, [2, 0, 1])  # (N, ho, wo)
+        if conv.use_bias:
+            z = z + tf.gather(tf.convert_to_tensor(conv.bias), filters)[:, None, None]
+        return conv.activation(z)
+
+
 class FilterPatterns:
     """The input patterns that maximally activate filters of one layer."""
 
@@ -54,18 +124,28 @@ class FilterPatterns:
         self.layer = resolve_layer(self.model, layer)
         graph = flat_graph(self.model)
         self.num_filters = int(graph.tap(self.layer).shape[-1])
+        self.own_filter = None  # the one-channel shortcut (_OwnFilter), when the layer allows
         try:
             extractor = free_size_extractor(self.model, self.layer)
             self.fixed_size = None
+            own = _OwnFilter.of(graph.tap(self.layer)._keras_history.operation)
+            if own is not None:
+                before = free_size_extractor(self.model, self.layer, at="input")
+                self.own_filter = own
         except Exception:  # some layer before this one needs a fixed size: optimize at it
             extractor = graph.submodel((self.layer,))
             self.fixed_size = input_size(self.model)[0]
 
+        def activations(images, filters):  # (N, h, w): image i's own filter's activation
+            if self.own_filter is not None:
+                return self.own_filter(before(images, training=False), filters)
+            activation = extractor(images, training=False)
+            return tf.gather(activation, filters, axis=3, batch_dims=1)
+
         def step(images, filters, step_size):
             with tf.GradientTape() as tape:
                 tape.watch(images)
-                activation = extractor(images, training=False)
-                own = tf.gather(activation, filters, axis=3, batch_dims=1)  # (N, h, w)
+                own = activations(images, filters)
                 losses = tf.reduce_mean(own, axis=(1, 2))
                 total = tf.reduce_sum(losses)  # image i's gradient is its own loss's
             grads = tape.gradient(total, images)

@@ -167,8 +167,9 @@ def _unique(op, names: dict):
 class _Reached(Exception):
     """Raised by the replay once the layer it was asked to stop at has its output."""
 
-    def __init__(self, output):
+    def __init__(self, inputs, output):
         super().__init__()
+        self.inputs = inputs
         self.output = output
 
 
@@ -187,7 +188,7 @@ def _replay(model, x, taps: dict, prefix: str, final, head: dict, stop=None, nam
             name = f"{prefix}{op.name}"
             taps[name] = out
             if name == stop:
-                raise _Reached(out)
+                raise _Reached(args[0], out)
             if op is final:
                 head["logits"], head["activation"] = _logits_of(op, args[0], out)
             return out
@@ -236,19 +237,21 @@ def flat_graph(model: keras.Model) -> FlatGraph:
 _EXTRACTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def free_size_extractor(model: keras.Model, layer: str) -> keras.Model:
+def free_size_extractor(model: keras.Model, layer: str, at: str = "output") -> keras.Model:
     """input of ANY height and width -> ``layer``'s output (cached per model and layer).
 
     Layers after ``layer`` (a Flatten + Dense top) may fix the model's input size; the replay
     stops at ``layer``, so filter patterns can be optimized at any size, as in the tutorial.
+    ``at="input"`` gives the tensor that goes INTO ``layer`` instead (its first argument).
     """
     per_model = _EXTRACTORS.setdefault(model, {})
-    if layer not in per_model:
+    if (layer, at) not in per_model:
         x = keras.Input(shape=(None, None, model.inputs[0].shape[-1]), name="convviz_free_input")
         try:
             _replay(model, x, {}, "", None, {}, stop=layer)
         except _Reached as reached:
-            per_model[layer] = keras.Model(x, reached.output)
+            for where, tensor in (("output", reached.output), ("input", reached.inputs)):
+                per_model[(layer, where)] = keras.Model(x, tensor)
         else:
             raise ConvVizError(f"layer: {layer!r} was not reached when tracing {model.name!r}.")
-    return per_model[layer]
+    return per_model[(layer, at)]

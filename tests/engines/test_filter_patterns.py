@@ -96,3 +96,54 @@ def test_fixed_size_top_still_allows_any_size():
 def test_bad_arguments(functional, kwargs, message):
     with pytest.raises(cvw.ConvVizError, match=message):
         cvw.FilterPatterns(functional, "c2").generate(**kwargs)
+
+
+def conv_model(**conv):
+    keras.utils.set_random_seed(11)
+    x = keras.Input((None, None, 3))
+    h = layers.Conv2D(6, 3, activation="relu", padding="same", name="c1")(x)
+    out = layers.Conv2D(5, name="layer", **conv)(h)
+    return keras.Model(x, out)
+
+
+CONVS = {
+    "3x3 same relu": dict(kernel_size=3, padding="same", activation="relu"),
+    "3x3 valid linear, no bias": dict(kernel_size=3, use_bias=False),
+    "5x5 stride 2 tanh": dict(kernel_size=5, strides=2, activation="tanh"),
+    "3x3 same elu": dict(kernel_size=3, padding="same", activation="elu"),
+    "2x4 kernel valid sigmoid": dict(kernel_size=(2, 4), activation="sigmoid"),
+}
+
+
+@pytest.mark.parametrize("conv", CONVS, ids=list(CONVS))
+def test_own_filter_shortcut_equals_the_whole_layer(conv):
+    """Computing only each image's own output channel gives the whole layer's result."""
+    model = conv_model(**CONVS[conv])
+    fast = cvw.FilterPatterns(model, "layer")
+    whole = cvw.FilterPatterns(model, "layer")
+    whole.own_filter = None  # before the first call: the step traces the general path
+    assert fast.own_filter is not None
+    filters = [4, 0, 2, 2]
+    a = fast.generate(filters, size=17, steps=5, step_size=3.0)
+    loss_fast = fast.losses
+    b = whole.generate(filters, size=17, steps=5, step_size=3.0)
+    np.testing.assert_allclose(loss_fast, whole.losses, rtol=1e-4, atol=1e-6)
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    # and the shortcut's activations are the layer's own channel, pixel for pixel
+    x = np.random.default_rng(1).uniform(0, 255, (4, 17, 17, 3)).astype(np.float32)
+    before = keras.Model(model.inputs, model.get_layer("layer").input)
+    own = fast.own_filter(before(x), np.array(filters, np.int32)).numpy()
+    full = model(x).numpy()
+    np.testing.assert_allclose(own, full[np.arange(4), :, :, filters], rtol=1e-4, atol=1e-4)
+
+
+def test_layers_that_are_not_plain_convs_use_the_whole_layer(nested):
+    assert cvw.FilterPatterns(nested, "vgg16/block1_pool").own_filter is None
+    assert cvw.FilterPatterns(nested, "vgg16/block2_conv2").own_filter is not None
+    keras.utils.set_random_seed(12)
+    x = keras.Input((None, None, 3))
+    model = keras.Model(x, layers.Conv2D(4, 3, activation="softmax", name="soft")(x))
+    assert cvw.FilterPatterns(model, "soft").own_filter is None  # softmax mixes channels
+    model = conv_model(kernel_size=3, dilation_rate=2, padding="same")
+    whole = cvw.FilterPatterns(model, "layer")  # no dilated depthwise kernel on the CPU
+    assert whole.own_filter is None and whole.generate([1], size=16, steps=2).shape == (1, 16, 16, 3)
