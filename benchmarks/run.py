@@ -463,8 +463,11 @@ def bench_activations(cfg: Config, report: Report, model, img) -> None:
     # Switching layer or channel: no model call, frame + PNG exactly as ActivationExplorer does.
     maps = act.compute(img)
     frames = {}
+    from convviz_widgets.render.activations import grid_cell_size
+
     for name, fmap in maps.items():
         h, w, c = fmap.shape
+        cell = grid_cell_size(h, w)  # the explorer's grid view: 40..96 px cells
         chans = _cycler(list(range(c)))
         fr = interleaved(
             {
@@ -472,12 +475,12 @@ def bench_activations(cfg: Config, report: Report, model, img) -> None:
                     render.channel_frame(fmap, chans(), size=320)
                 ),
                 "grid": lambda: render.encode_png(
-                    render.grid_frame(fmap, highlight=chans(), cell_size=max(h, w, 40))[0]
+                    render.grid_frame(fmap, highlight=chans(), cell_size=cell)[0]
                 ),
             },
             repeats=max(cfg.repeats, 5),
         )
-        grid_shape = render.grid_frame(fmap, cell_size=max(h, w, 40))[0].shape
+        grid_shape = render.grid_frame(fmap, cell_size=cell)[0].shape
         frames[name] = {"shape": list(fmap.shape), "grid_frame_shape": list(grid_shape), **fr}
 
     report.sections["activations"] = {

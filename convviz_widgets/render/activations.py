@@ -24,6 +24,7 @@ from .frames import (
 )
 
 __all__ = [
+    "grid_cell_size",
     "blank_channels",
     "channel_frame",
     "grid_frame",
@@ -106,6 +107,13 @@ def channel_frame(fmap, index: int, colormap=ACTIVATION_COLORMAP, size: int | No
     arr = _feature_map(fmap)
     i = _channel_index(index, arr.shape[2])
     return fit_size(colorize(normalize_channel(arr[:, :, i]), colormap), size)
+
+
+def grid_cell_size(h: int, w: int, min_cell: int = 40, max_cell: int = 96) -> int:
+    """The grid view's cell side for (h, w) maps: the map's own size, upscaled to at least
+    ``min_cell`` so small maps stay visible, and capped at ``max_cell`` so that 64 maps of
+    224 px do not make a 3600 px frame (ActivationExplorer's rule)."""
+    return min(max(h, w, min_cell), max(max_cell, min_cell))
 
 
 def grid_frame(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 from traitlets import Enum, Int, Unicode, observe, validate
 
-from ..render.activations import blank_channels, channel_frame, grid_frame
+from ..render.activations import blank_channels, channel_frame, grid_cell_size, grid_frame
 from ..render.frames import ACTIVATION_COLORMAP, draw_highlight
 from ._base import ImageExplorer, shows_errors
 from ._controls import as_image, as_model, clamp
@@ -123,7 +123,7 @@ class ActivationExplorer(ImageExplorer):
         if self.view == "channel":
             return channel_frame(fmap, self.channel, self.colormap, size=self.size)
         # The mosaic only depends on the layer; a channel change just moves the highlight.
-        cell = min(max(h, w, self.min_cell), max(self.max_cell, self.min_cell))
+        cell = grid_cell_size(h, w, self.min_cell, self.max_cell)
         key = (self.layer, self.colormap, self.grid_cols, cell)
         if key not in self._grids:
             self._grids[key] = grid_frame(
