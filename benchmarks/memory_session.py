@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     for fmap in maps.values():
         h, w, c = fmap.shape
         png_bytes += len(render.encode_png(render.channel_frame(fmap, c // 2, size=320)))
-        grid, _ = render.grid_frame(fmap, highlight=0, cell_size=max(h, w, 40))
+        grid, _ = render.grid_frame(fmap, highlight=0, cell_size=render.grid_cell_size(h, w))
         png_bytes += len(render.encode_png(grid))
     stage("a channel frame and a grid frame per layer")
     patterns = cvw.FilterPatterns(model, args.grid_layer)

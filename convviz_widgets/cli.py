@@ -368,7 +368,9 @@ def render_gradcam(args, model, image, name: str) -> list[Path]:
     if args.blend == "additive":
         figure = superimpose_additive(image, heatmap, alpha=args.alpha)
     else:
-        figure = overlay(image, heatmap, alpha=args.alpha, colormap=args.colormap)
+        figure = overlay(
+            image, heatmap, alpha=args.alpha, colormap=args.colormap, centres=engine.centres
+        )
     raw = heatmap_frame(heatmap, colormap=args.colormap, size=max(image.shape[:2]))
     out = _out_dir(args.out)
     stem = f"{name}_gradcam_{k}-{_slug(names[k])}"

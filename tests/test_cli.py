@@ -87,9 +87,11 @@ def test_gradcam_overlay_heatmap_and_top3(model, tmp_path, capsys):
     assert overlay_path.name == f"star_gradcam_{k}-{label}.png"
     assert heatmap_path.name == f"star_gradcam_{k}-{label}_heatmap.png"
 
-    heatmap = cvw.GradCAM(model).compute(img)
+    engine = cvw.GradCAM(model)
+    heatmap = engine.compute(img)
     shown = png(overlay_path)
-    np.testing.assert_array_equal(shown, render.overlay(img, heatmap, alpha=0.4))
+    assert engine.centres is not None  # the default model's cells are placed where they look
+    np.testing.assert_array_equal(shown, render.overlay(img, heatmap, 0.4, centres=engine.centres))
     assert np.abs(shown[..., :3].astype(float) - img).mean() > 5  # the heatmap is visible
     raw = png(heatmap_path)
     assert raw.shape[0] >= img.shape[0] // 2 and raw.shape[0] % heatmap.shape[0] == 0

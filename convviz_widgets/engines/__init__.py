@@ -2,6 +2,7 @@
 
 from .activations import Activations
 from .filter_patterns import FilterPatterns
+from .geometry import CellCentres, cell_centres
 from .gradcam import GradCAM
 from .images import load_image, sample_image, sample_images
 from .models import class_names, conv_layers, load_model, num_classes
@@ -9,8 +10,10 @@ from .predictions import predict_top
 
 __all__ = [
     "Activations",
+    "CellCentres",
     "FilterPatterns",
     "GradCAM",
+    "cell_centres",
     "class_names",
     "conv_layers",
     "load_image",

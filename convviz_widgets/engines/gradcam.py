@@ -34,6 +34,7 @@ from ..errors import ConvVizError
 from .backend import require_tensorflow
 from .batch import content_key, model_batch
 from .compiled import Compiled
+from .geometry import cell_centres
 from .graph import flat_graph
 from .models import default_preprocess, last_conv_layer, load_model, num_classes, resolve_layer
 
@@ -242,6 +243,10 @@ class GradCAM:
         self._key = None
         self._features = None  # what ``_maps`` needs of the last image (see above)
         self.scores = None  # class scores for the last image, numpy (classes,)
+        # Where the heatmap's cells sit in the last image (geometry.CellCentres; None: unknown,
+        # stretch the map): pass it to render.overlay(..., centres=...).
+        self.centres = None
+        self._centres: dict = {}
 
     def _prepare(self, img):
         """Run the model on ``img`` unless it is the image of the last call (cached by content)."""
@@ -249,10 +254,14 @@ class GradCAM:
         key = content_key(x)
         if key != self._key:
             features, s = self._forward(x)
-            self._remember(key, features, s)
+            self._remember(x, key, features, s)
 
-    def _remember(self, key, features, scores):
+    def _remember(self, x, key, features, scores):
         self._key, self._features, self.scores = key, tuple(features), scores.numpy()[0]
+        hw = tuple(x.shape[1:3])
+        if hw not in self._centres:
+            self._centres[hw] = cell_centres(self.model, self.layer, hw)
+        self.centres = self._centres[hw]
 
     def _class_indices(self, class_indices) -> np.ndarray:
         out = []
@@ -277,10 +286,10 @@ class GradCAM:
             if self.split:  # a new image and one class: the fused first pass
                 k = -1 if class_index is None else int(self._class_indices([class_index])[0])
                 features, s, cams = self._first(x, np.int32(k))
-                self._remember(key, features, s)
+                self._remember(x, key, features, s)
                 return cams.numpy()[0].astype(np.float32)
             features, s = self._forward(x)
-            self._remember(key, features, s)
+            self._remember(x, key, features, s)
         if class_index is None:
             class_index = int(np.argmax(self.scores))
         return self._maps_of([class_index])[0]

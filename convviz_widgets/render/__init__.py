@@ -3,6 +3,7 @@
 from .activations import (
     blank_channels,
     channel_frame,
+    grid_cell_size,
     grid_frame,
     normalize_channel,
     normalize_channels,
@@ -22,7 +23,7 @@ from .frames import (
     to_rgba,
     upscale,
 )
-from .overlay import heatmap_frame, overlay, superimpose_additive
+from .overlay import heatmap_frame, overlay, place_heatmap, superimpose_additive
 from .patterns import pattern_grid
 
 __all__ = [
@@ -38,11 +39,13 @@ __all__ = [
     "draw_highlight",
     "encode_png",
     "fit_size",
+    "grid_cell_size",
     "grid_frame",
     "heatmap_frame",
     "normalize_channel",
     "normalize_channels",
     "overlay",
+    "place_heatmap",
     "pattern_grid",
     "superimpose_additive",
     "tile",

@@ -21,7 +21,7 @@ from .frames import (
     to_rgba,
 )
 
-__all__ = ["heatmap_frame", "overlay", "superimpose_additive"]
+__all__ = ["heatmap_frame", "overlay", "place_heatmap", "superimpose_additive"]
 
 
 def _heatmap01(heatmap) -> np.ndarray:
@@ -74,12 +74,51 @@ def heatmap_frame(heatmap, colormap=CAM_COLORMAP, size: int | None = None) -> np
     return fit_size(colorize(_levels(_heatmap01(heatmap)), colormap), size)
 
 
-def overlay(image, heatmap, alpha: float = 0.4, colormap=CAM_COLORMAP) -> np.ndarray:
-    """Heatmap resized to the image (bilinear), colormapped and alpha-blended over it:
-    image * (1 - alpha) + colored * alpha. Any heatmap size and any image size."""
+def _centres(centres) -> tuple[float, float, float, float] | None:
+    if centres is None:
+        return None
+    try:
+        values = tuple(float(v) for v in centres)
+    except (TypeError, ValueError):
+        values = ()
+    if len(values) != 4 or not all(np.isfinite(values)) or values[1] <= 0 or values[3] <= 0:
+        raise ConvVizError(
+            "centres: expected (y0, dy, x0, dx), finite, dy and dx > 0 (GradCAM.centres), "
+            f"got {centres!r}"
+        )
+    return values
+
+
+def place_heatmap(heatmap01: np.ndarray, shape: tuple[int, int], centres=None) -> np.ndarray:
+    """An (h, w) map -> (H, W), bilinear, each cell's value at its receptive-field centre.
+
+    ``centres`` (``GradCAM.centres``: y0, dy, x0, dx as fractions of the image) puts cell
+    (i, j) at ((y0 + i dy) H, (x0 + j dx) W); beyond the outermost centres the edge values
+    continue. Without it (or when it is the plain stretch) this is ``cv2.resize``.
+    """
+    H, W = shape
+    h, w = heatmap01.shape
+    c = _centres(centres)
+    if c is None or np.allclose(c, (0.5 / h, 1.0 / h, 0.5 / w, 1.0 / w), rtol=0, atol=1e-9):
+        return _resize(heatmap01, shape, cv2.INTER_LINEAR)
+    y0, dy, x0, dx = c
+    # source cell index i -> destination pixel (y0 + i dy) H - 0.5 (pixel centres at integers)
+    matrix = np.array([[dx * W, 0.0, x0 * W - 0.5], [0.0, dy * H, y0 * H - 0.5]])
+    return cv2.warpAffine(
+        heatmap01, matrix, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def overlay(image, heatmap, alpha: float = 0.4, colormap=CAM_COLORMAP, centres=None) -> np.ndarray:
+    """Heatmap placed over the image (bilinear), colormapped and alpha-blended over it:
+    image * (1 - alpha) + colored * alpha. Any heatmap size and any image size.
+
+    ``centres`` (``GradCAM.centres``) puts each heatmap cell at its receptive-field centre
+    (see ``engines/geometry.py``); without it the map is stretched over the image, which is
+    off by up to 14 px for a "valid"-padded convnet such as the tutorial's."""
     a = _alpha(alpha)
     rgb = _image_rgb(image)
-    heat = _resize(_heatmap01(heatmap), rgb.shape[:2], cv2.INTER_LINEAR)
+    heat = place_heatmap(_heatmap01(heatmap), rgb.shape[:2], centres)
     colored = apply_lut(_lut_for(colormap), _levels(np.clip(heat, 0.0, 1.0)))[:, :, :3]
     blended = rgb * np.float32(1.0 - a) + colored * np.float32(a)
     return to_rgba(blended, name="overlay")

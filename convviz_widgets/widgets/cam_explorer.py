@@ -41,7 +41,7 @@ class CamExplorer(ImageExplorer):
         self._score = score
         self._gradcam_cls = GradCAM
         self._cams = {}  # layer -> GradCAM engine
-        self._heatmaps = {}  # (layer, class_index) -> heatmap, for the current image
+        self._heatmaps = {}  # (layer, class_index) -> (heatmap, cell centres), current image
         self.class_names = list(class_names(self.model))
         self.top = []  # [(class_index, label, probability)] for the current image
 
@@ -93,7 +93,12 @@ class CamExplorer(ImageExplorer):
     @property
     def heatmap(self):
         """The heatmap of the current class and layer (float32 (h, w), 0..1)."""
-        return self._heatmap(self.layer, self.class_index)
+        return self._heatmap(self.layer, self.class_index)[0]
+
+    @property
+    def centres(self):
+        """Where the heatmap's cells sit in the image (``GradCAM.centres``; None: stretched)."""
+        return self._heatmap(self.layer, self.class_index)[1]
 
     def _all_class_labels(self) -> list[str]:
         return [f"[{i}] {name}" for i, name in enumerate(self.class_names)]
@@ -169,12 +174,15 @@ class CamExplorer(ImageExplorer):
     def _heatmap(self, layer, class_index):
         key = (layer, class_index)
         if key not in self._heatmaps:
-            self._heatmaps[key] = self._engine(layer).compute(self._image, class_index=class_index)
+            engine = self._engine(layer)
+            heatmap = engine.compute(self._image, class_index=class_index)
+            self._heatmaps[key] = heatmap, getattr(engine, "centres", None)
         return self._heatmaps[key]
 
     def _render(self):
-        heatmap = self._heatmap(self.layer, self.class_index)
-        left = fit_size(overlay(self._image, heatmap, self.alpha, self.colormap), self.size)
+        heatmap, centres = self._heatmap(self.layer, self.class_index)
+        left = overlay(self._image, heatmap, self.alpha, self.colormap, centres=centres)
+        left = fit_size(left, self.size)
         right = upscale(heatmap_frame(heatmap, self.colormap), left.shape[:2])
         frame, self.layout_frame = tile([left, right], cols=2, pad=self.pad)
         return frame

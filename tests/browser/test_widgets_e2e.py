@@ -247,7 +247,7 @@ def cam_frame(cam, class_index: int, alpha: float = 0.4) -> np.ndarray:
     from convviz_widgets.render.overlay import heatmap_frame, overlay
 
     heatmap = cam.gradcam.compute(cam.image, class_index=class_index)
-    left = fit_size(overlay(cam.image, heatmap, alpha), 300)
+    left = fit_size(overlay(cam.image, heatmap, alpha, centres=cam.gradcam.centres), 300)
     right = upscale(heatmap_frame(heatmap), left.shape[:2])
     return tile([left, right], cols=2, pad=4)[0]
 

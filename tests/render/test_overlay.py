@@ -9,8 +9,15 @@ import matplotlib
 import numpy as np
 import pytest
 
+from convviz_widgets.engines.geometry import CellCentres
 from convviz_widgets.errors import ConvVizError
-from convviz_widgets.render import heatmap_frame, overlay, superimpose_additive, to_rgba
+from convviz_widgets.render import (
+    heatmap_frame,
+    overlay,
+    place_heatmap,
+    superimpose_additive,
+    to_rgba,
+)
 
 
 def jet_bytes(levels):
@@ -143,3 +150,43 @@ def test_superimpose_additive_equals_keras_array_to_img(tmp_path):
     assert done.returncode == 0, json.dumps(done.stderr[-2000:])
     book = np.load(tmp_path / "book.npy")
     np.testing.assert_array_equal(superimpose_additive(img, heatmap)[..., :3], book)
+
+
+def test_place_heatmap_without_centres_or_with_the_stretch_is_cv2_resize():
+    heat = np.random.default_rng(3).random((5, 7)).astype(np.float32)
+    want = cv2.resize(heat, (31, 23), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(place_heatmap(heat, (23, 31)), want)
+    np.testing.assert_array_equal(place_heatmap(heat, (23, 31), CellCentres.stretched(5, 7)), want)
+
+
+def test_place_heatmap_puts_each_cell_at_its_centre():
+    # 3 x 2 cells centred on pixel rows 18 + 8 i and columns 10 + 20 j of a 60 x 50 image
+    # (fractions (k + 0.5) / size); linear in between, edge values continued beyond.
+    centres = CellCentres(18.5 / 60, 8 / 60, 10.5 / 50, 20 / 50)
+    heat = np.array([[0.0, 1.0], [0.5, 0.25], [1.0, 0.0]], np.float32)
+    out = place_heatmap(heat, (60, 50), centres)
+    assert out.shape == (60, 50)
+    for i in range(3):
+        for j in range(2):
+            assert out[18 + 8 * i, 10 + 20 * j] == pytest.approx(heat[i, j], abs=1e-6)
+    assert out[22, 10] == pytest.approx((heat[0, 0] + heat[1, 0]) / 2, abs=1e-6)  # halfway
+    assert out[26, 15] == pytest.approx(0.75 * heat[1, 0] + 0.25 * heat[1, 1], abs=1e-6)
+    np.testing.assert_allclose(out[:18, 10], heat[0, 0], atol=1e-6)  # above the first centre
+    np.testing.assert_allclose(out[34:, 30:], heat[2, 1], atol=1e-6)  # beyond the last
+    # the plain stretch would put cell (0, 0) at pixel (9.5, 12): not where it belongs
+    assert place_heatmap(heat, (60, 50))[18, 30] != pytest.approx(heat[0, 1], abs=0.05)
+
+
+def test_overlay_with_centres_and_bad_centres():
+    image = np.full((60, 50, 3), 100.0)
+    heat = np.eye(3, 2, dtype=np.float32)
+    centres = CellCentres(18.5 / 60, 8 / 60, 10.5 / 50, 20 / 50)
+    placed = overlay(image, heat, alpha=1.0, centres=centres)
+    hot, cold = overlay(image, np.ones((1, 1)), 1.0)[0, 0], overlay(image, np.zeros((1, 1)), 1.0)[0, 0]
+    np.testing.assert_array_equal(placed[18, 10], hot)  # cell (0, 0) = 1 sits on its centre
+    np.testing.assert_array_equal(placed[26, 30], hot)  # and cell (1, 1)
+    np.testing.assert_array_equal(placed[59, 0], cold)  # cell (2, 0) = 0, continued to the corner
+    assert not np.array_equal(placed, overlay(image, heat, alpha=1.0))  # not the stretch
+    for bad in [(0.1, 0.0, 0.1, 0.1), (0.1, 0.1, 0.1), (np.nan, 0.1, 0.1, 0.1), "abcd", 3]:
+        with pytest.raises(ConvVizError, match=r"centres: expected \(y0, dy, x0, dx\)"):
+            overlay(image, heat, centres=bad)

@@ -40,8 +40,9 @@ def activation_frame(model, image, ex):
 
 
 def cam_frame(model, image, cam):
-    heat = cvw.GradCAM(model, cam.layer).compute(image, class_index=cam.class_index)
-    left = fit_size(overlay(image, heat, cam.alpha, cam.colormap), cam.size)
+    engine = cvw.GradCAM(model, cam.layer)
+    heat = engine.compute(image, class_index=cam.class_index)
+    left = fit_size(overlay(image, heat, cam.alpha, cam.colormap, centres=engine.centres), cam.size)
     right = upscale(heatmap_frame(heat, cam.colormap), left.shape[:2])
     return tile([left, right], cols=2, pad=cam.pad)[0]
 

@@ -20,8 +20,9 @@ def panels(explorer, frame):
 
 
 def expected_panels(model, image, layer, k, alpha=0.4, colormap="jet", size=300):
-    heat = GradCAM(model, layer).compute(image, class_index=k)
-    left = fit_size(overlay(image, heat, alpha, colormap), size)
+    engine = GradCAM(model, layer)
+    heat = engine.compute(image, class_index=k)
+    left = fit_size(overlay(image, heat, alpha, colormap, centres=engine.centres), size)
     return left, upscale(heatmap_frame(heat, colormap), left.shape[:2])
 
 
