@@ -149,7 +149,10 @@ def cell_centres(model, layer: str, input_hw: tuple[int, int]) -> CellCentres | 
     """
     graph = flat_graph(model)
     h, w = int(input_hw[0]), int(input_hw[1])
-    geometry = _geometry(graph.tap(layer), graph.input, (h, w), {})
+    try:
+        geometry = _geometry(graph.tap(layer), graph.input, (h, w), {})
+    except (AttributeError, IndexError, TypeError, ValueError):  # a layer of unexpected make:
+        geometry = None  # the heatmap is still right, only its placement falls back
     if geometry is None:
         return None
     (oy, sy, _), (ox, sx, _) = geometry

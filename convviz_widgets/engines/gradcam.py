@@ -116,7 +116,9 @@ class _DenseFold:
         self.w1c = tf.reduce_sum(tf.reshape(kernel, (inputs // channels, channels, units)), 0)
         op, node_index, _ = graph.tap(dense_name)._keras_history
         flat = op._inbound_nodes[node_index].input_tensors[0]  # the Dense's input
-        flat_name = next(n for n, t in graph.taps.items() if t is flat)
+        flat_name = next((n for n, t in graph.taps.items() if t is flat), None)
+        if flat_name is None:
+            raise ValueError("the Dense layer's input is not a layer output")
         self.flat = graph.submodel((flat_name,), inputs=layer)
 
     def z(self, a):
