@@ -464,7 +464,9 @@ def bench_activations(cfg: Config, report: Report, model, img) -> None:
     maps = act.compute(img)
     frames = {}
     from convviz_widgets.render.activations import grid_cell_size
+    from convviz_widgets.widgets.activation_explorer import ActivationExplorer
 
+    png_filter = ActivationExplorer.png_filter
     for name, fmap in maps.items():
         h, w, c = fmap.shape
         cell = grid_cell_size(h, w)  # the explorer's grid view: 40..96 px cells
@@ -472,10 +474,11 @@ def bench_activations(cfg: Config, report: Report, model, img) -> None:
         fr = interleaved(
             {
                 "channel": lambda: render.encode_png(
-                    render.channel_frame(fmap, chans(), size=320)
+                    render.channel_frame(fmap, chans(), size=320), png_filter=png_filter
                 ),
                 "grid": lambda: render.encode_png(
-                    render.grid_frame(fmap, highlight=chans(), cell_size=cell)[0]
+                    render.grid_frame(fmap, highlight=chans(), cell_size=cell)[0],
+                    png_filter=png_filter,
                 ),
             },
             repeats=max(cfg.repeats, 5),

@@ -54,25 +54,39 @@ def normalize_channels(fmap) -> np.ndarray:
     Non-finite values are left out of each channel's mean and std and shown as NaN -> 128,
     +inf -> 255, -inf -> 0. Values are divided by the channel's largest finite |x| first (the
     result is scale-free), so 1e30 or 1e-30 activations neither overflow nor vanish."""
-    x = _feature_map(fmap).astype(np.float64)
-    finite = np.isfinite(x)
-    all_finite = bool(finite.all())
-    if not all_finite:
+    return _normalized(_feature_map(fmap))
+
+
+def _normalized(raw: np.ndarray, rows=None, cols=None) -> np.ndarray:
+    """``normalize_channels`` of a checked map; with ``rows`` and ``cols`` (index arrays), only
+    those pixels are normalized (the statistics still come from every pixel). Each value goes
+    through the same operations either way, so the result is the full one, indexed."""
+    x = raw.astype(np.float64)
+    all_finite = bool(np.isfinite(raw).all())
+    if all_finite:
+        count = np.full(x.shape[2], max(x.shape[0] * x.shape[1], 1))
+        # max |x| per channel, read from the (narrower) input: the same numbers, exactly
+        flat = raw.reshape(-1, raw.shape[2])
+        scale = np.maximum(flat.max(axis=0).astype(np.float64), -flat.min(axis=0).astype(np.float64))
+    else:
+        finite = np.isfinite(x)
         x = np.where(finite, x, 0.0)
-    scale = np.abs(x).max(axis=(0, 1))
+        count = np.maximum(finite.sum(axis=(0, 1)), 1)
+        scale = np.abs(x).max(axis=(0, 1))
     x /= np.where(scale > 0, scale, 1.0)
-    count = np.maximum(finite.sum(axis=(0, 1)), 1)
     mean = x.sum(axis=(0, 1)) / count
     x -= mean
     if not all_finite:
         x *= finite  # left-out values must not count in the variance
     std = np.sqrt(np.einsum("hwc,hwc->c", x, x) / count)
     constant = std <= _CONSTANT_RTOL
+    if rows is not None:  # a downscaled grid: the rest only for the pixels shown
+        x, raw = x[rows][:, cols], raw[rows][:, cols]
     x *= 64.0 / np.where(constant, 1.0, std)
     x += 128.0
     x[:, :, constant] = 128.0
     if not all_finite:
-        raw = np.asarray(fmap)
+        raw = np.asarray(raw)
         x[np.isnan(raw)] = 128.0
         x[np.isposinf(raw)] = 255.0
         x[np.isneginf(raw)] = 0.0
@@ -128,10 +142,14 @@ def grid_frame(
     `highlight` ringed; `cell_size` = each cell's longest side in px."""
     arr = _feature_map(fmap)
     h, w, c = arr.shape
-    levels = normalize_channels(arr).transpose(2, 0, 1)  # (C, H, W)
     th, tw = fit_shape((h, w), cell_size)
-    if (th, tw) != (h, w):
-        levels = levels[:, nearest_indices(h, th)][:, :, nearest_indices(w, tw)]
+    if (th, tw) == (h, w):
+        levels = _normalized(arr)
+    elif th <= h and tw <= w:  # downscaled: normalize only the pixels shown
+        levels = _normalized(arr, nearest_indices(h, th), nearest_indices(w, tw))
+    else:
+        levels = _normalized(arr)[nearest_indices(h, th)][:, nearest_indices(w, tw)]
+    levels = levels.transpose(2, 0, 1)  # (C, th, tw)
     cells = apply_lut(_lut_for(colormap), levels)
     mosaic, layout = tile(cells, cols=min(16, c) if cols is None else cols, pad=pad)
     if highlight is not None:

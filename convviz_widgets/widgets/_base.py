@@ -57,6 +57,11 @@ class Explorer(widgets.VBox):
 
     layer = Unicode()
 
+    #: PNG row filter for this explorer's frames (``render.encode_png``): "sub" suits images
+    #: (overlays, patterns); colormapped, block-upscaled maps encode twice as fast and 40%
+    #: smaller with "none" (ActivationExplorer).
+    png_filter = "sub"
+
     def __init__(self, **kwargs):
         self.canvas = Canvas(width=1, height=1)
         self.status = widgets.HTML(value="")
@@ -167,7 +172,7 @@ class Explorer(widgets.VBox):
         with DRAW_LOCK:
             if generation < self._drawn_generation:
                 return False
-            put_frame(self.canvas, rgba, previous=self._frame)
+            put_frame(self.canvas, rgba, previous=self._frame, png_filter=self.png_filter)
             self._drawn_generation = generation
             self._frame = rgba
             self._png = None  # encoded on demand (save_png, a browser connecting)
@@ -175,7 +180,7 @@ class Explorer(widgets.VBox):
 
     def _full_png(self) -> bytes:
         if self._png is None:
-            self._png = encode_png(self._frame)
+            self._png = encode_png(self._frame, png_filter=self.png_filter)
         return self._png
 
     @shows_errors

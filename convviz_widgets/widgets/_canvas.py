@@ -76,14 +76,17 @@ def changed_box(previous: np.ndarray, rgba: np.ndarray):
 PARTIAL_SHARE = 0.5
 
 
-def put_frame(canvas, rgba: np.ndarray, png: bytes | None = None, previous=None) -> None:
+def put_frame(
+    canvas, rgba: np.ndarray, png: bytes | None = None, previous=None, png_filter: str = "sub"
+) -> None:
     """Resize ``canvas`` to the frame and draw it, as one batch of messages.
 
     ``rgba`` must come from ``render.frames.to_rgba`` (C-contiguous uint8 (H, W, 4)): only RGBA
     reaches the canvas (ipycanvas sends 3-channel arrays as lossy JPEG). With ``previous`` (the
     frame the canvas shows), only the box of changed pixels is encoded and sent when it is
     small: moving a highlight in a 64-channel grid sends two cells, not the whole mosaic. It is
-    one putImageData, so the browser never shows half an update.
+    one putImageData, so the browser never shows half an update. ``png_filter``: see
+    ``render.encode_png``.
     """
     if rgba.dtype != np.uint8 or rgba.ndim != 3 or rgba.shape[2] != 4:
         raise TypeError(f"put_frame expects uint8 (H, W, 4), got {rgba.dtype} {rgba.shape}")
@@ -103,7 +106,7 @@ def put_frame(canvas, rgba: np.ndarray, png: bytes | None = None, previous=None)
             if (y1 - y0) * (x1 - x0) < PARTIAL_SHARE * height * width:
                 y, x, part, png = y0, x0, np.ascontiguousarray(rgba[y0:y1, x0:x1]), None
         if png is None:
-            png = encode_png(part)
+            png = encode_png(part, png_filter=png_filter)
         with held_canvas():
             # ipycanvas sends "switchCanvas" only when the target canvas changes; a browser that
             # connected later (Voila executes first, a page reload) never saw the earlier one and

@@ -21,6 +21,8 @@ class ActivationExplorer(ImageExplorer):
     ("channel" | "grid"), ``colormap``. In the grid, clicking or hovering a cell selects it.
     """
 
+    png_filter = "none"  # colormapped blocks: 2x faster, 40% smaller PNGs than "sub"
+
     channel = Int(0)
     view = Enum(("channel", "grid"), default_value="channel")
     colormap = Unicode(ACTIVATION_COLORMAP)

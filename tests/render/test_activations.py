@@ -153,3 +153,18 @@ def test_grid_frame_equals_tile_of_colored_levels():
     levels = normalize_channels(fmap).transpose(2, 0, 1)
     expected, _ = tile(matplotlib.colormaps["viridis"](levels, bytes=True), cols=3)
     np.testing.assert_array_equal(grid_frame(fmap)[0], expected)
+
+
+@pytest.mark.parametrize("shape, cell", [((224, 224, 6), 96), ((50, 30, 4), 17), ((9, 9, 3), 9)])
+def test_downscaled_grid_equals_the_full_normalization_sampled(shape, cell):
+    """A downscaled grid normalizes only the pixels it shows, with every pixel's statistics."""
+    from convviz_widgets.render.frames import fit_shape, nearest_indices
+
+    rng = np.random.default_rng(7)
+    fmap = rng.gamma(0.5, 2.0, size=shape).astype(np.float32) * 1e3
+    fmap[..., 1] = 3.5  # a constant channel
+    fmap[0, 0, 0], fmap[-1, 2, 0], fmap[4, -1, 2] = np.nan, np.inf, -np.inf
+    th, tw = fit_shape(shape[:2], cell)
+    full = normalize_channels(fmap)[nearest_indices(shape[0], th)][:, nearest_indices(shape[1], tw)]
+    expected, _ = tile(matplotlib.colormaps["viridis"](full.transpose(2, 0, 1), bytes=True), cols=16)
+    np.testing.assert_array_equal(grid_frame(fmap, cell_size=cell, colormap="viridis")[0], expected)
