@@ -110,6 +110,7 @@ CONVS = {
     "3x3 same relu": dict(kernel_size=3, padding="same", activation="relu"),
     "3x3 valid linear, no bias": dict(kernel_size=3, use_bias=False),
     "5x5 stride 2 tanh": dict(kernel_size=5, strides=2, activation="tanh"),
+    "4x4 stride 3 same relu": dict(kernel_size=4, strides=3, padding="same", activation="relu"),
     "3x3 same elu": dict(kernel_size=3, padding="same", activation="elu"),
     "2x4 kernel valid sigmoid": dict(kernel_size=(2, 4), activation="sigmoid"),
 }
