@@ -102,6 +102,9 @@ def _through(tensor, graph_input, input_hw, memo):
     op, node_index, _ = history
     layer = getattr(op, "wrapped", op)  # graph._Alias
     inputs = [t for t in op._inbound_nodes[node_index].input_tensors if len(t.shape) == 4]
+    if len(inputs) > 1:  # a merge: inputs broadcast over the map (squeeze-and-excite's 1 x 1
+        # channel weights) carry no position; the others place the cells
+        inputs = [t for t in inputs if tuple(t.shape[1:3]) == tuple(tensor.shape[1:3])]
     if not inputs:
         return None
     geometries = [_geometry(t, graph_input, input_hw, memo) for t in inputs]
@@ -128,12 +131,14 @@ def _through(tensor, graph_input, input_hw, memo):
         return (oy + sy * top, sy, ny - top - bottom), (ox + sx * left, sx, nx - left - right)
     first = geometries[0]
     if isinstance(layer, _MERGES) or len(inputs) > 1:
-        same = all(
-            all(abs(a - b) < 1e-6 for a, b in zip(g[axis], first[axis], strict=True))
-            for g in geometries
-            for axis in (0, 1)
+        # Branches with the same stride and size that are a pixel or so apart (Xception's
+        # strided shortcut against its 'same' max pooling) meet halfway: the merged cell sees
+        # both fields. Different strides or sizes: unknown.
+        if any(g[a][1:] != first[a][1:] for g in geometries for a in (0, 1)):
+            return None
+        return tuple(
+            (sum(g[a][0] for g in geometries) / len(geometries), *first[a][1:]) for a in (0, 1)
         )
-        return first if same else None
     # Any other one-input layer that keeps the spatial size (activations, normalization,
     # dropout, rescaling, ...) keeps every cell where it was.
     if tuple(tensor.shape[1:3]) == tuple(inputs[0].shape[1:3]):
@@ -145,7 +150,8 @@ def cell_centres(model, layer: str, input_hw: tuple[int, int]) -> CellCentres | 
     """The receptive-field centres of ``layer``'s cells for an input of ``input_hw`` pixels.
 
     None when they cannot be worked out (a transposed convolution, a resize, a layer that
-    changes the size in an unknown way, branches that disagree); callers then stretch the map.
+    changes the size in an unknown way, branches with different strides); callers then stretch
+    the map. Branches of one stride that are offset (by asymmetric padding) are averaged.
     """
     graph = flat_graph(model)
     h, w = int(input_hw[0]), int(input_hw[1])

@@ -96,7 +96,7 @@ def test_unknown_geometry_gives_none():
     assert cell_centres(model, "after_t", (16, 16)) is None
 
 
-def test_branches_must_agree():
+def test_branches_agree_or_meet_halfway():
     x = keras.Input((32, 32, 3))
     a = layers.Conv2D(3, 3, padding="same", name="a")(x)
     b = layers.Conv2D(3, 1, name="b")(x)
@@ -109,7 +109,20 @@ def test_branches_must_agree():
     np.testing.assert_allclose(cell_centres(model, "same", (32, 32)), CellCentres.stretched(32, 32))
     np.testing.assert_allclose(cell_centres(model, "c", (32, 32)), CellCentres.stretched(16, 16))
     np.testing.assert_allclose(cell_centres(model, "de", (32, 32)), [1.5 / 32, 2 / 32] * 2)
-    assert cell_centres(model, "ce", (32, 32)) is None  # half a pixel apart
+    # half a pixel apart (2i + 0.5 and 2i + 1): the merged cell sees both, centred halfway
+    np.testing.assert_allclose(cell_centres(model, "ce", (32, 32)), [1.25 / 32, 2 / 32] * 2)
+
+
+def test_broadcast_inputs_and_different_strides():
+    x = keras.Input((32, 32, 3))
+    a = layers.Conv2D(3, 3, strides=2, padding="same", name="a")(x)  # cell i at 2i + 1
+    se = layers.Reshape((1, 1, 3))(layers.Dense(3)(layers.GlobalAveragePooling2D()(a)))
+    excite = layers.Multiply(name="excite")([a, se])  # squeeze-and-excite: se has no position
+    wide = layers.Conv2D(3, 3, strides=1, padding="same", name="wide")(x)
+    mixed = layers.Concatenate(name="mixed")([layers.UpSampling2D(name="up")(a), wide])
+    model = keras.Model(x, [excite, mixed])
+    np.testing.assert_allclose(cell_centres(model, "excite", (32, 32)), [1.5 / 32, 2 / 32] * 2)
+    assert cell_centres(model, "mixed", (32, 32)) is None  # the upsampled branch is unknown
 
 
 def test_nested_models_are_followed():
