@@ -1,25 +1,50 @@
-"""The three visualization engines and what they need: TensorFlow/Keras/numpy, no widgets."""
+"""The three visualization engines and what they need: TensorFlow/Keras/numpy, no widgets.
 
-from .activations import Activations
-from .filter_patterns import FilterPatterns
-from .geometry import CellCentres, cell_centres
-from .gradcam import GradCAM
-from .images import load_image, sample_image, sample_images
-from .models import class_names, conv_layers, load_model, num_classes
-from .predictions import predict_top
+Names load on first use (PEP 562), so that the image helpers (``load_image``,
+``sample_image``, ``sample_images``) work without importing TensorFlow.
+"""
 
-__all__ = [
-    "Activations",
-    "CellCentres",
-    "FilterPatterns",
-    "GradCAM",
-    "cell_centres",
-    "class_names",
-    "conv_layers",
-    "load_image",
-    "load_model",
-    "num_classes",
-    "predict_top",
-    "sample_image",
-    "sample_images",
-]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+_LAZY = {
+    "Activations": "activations",
+    "CellCentres": "geometry",
+    "FilterPatterns": "filter_patterns",
+    "GradCAM": "gradcam",
+    "cell_centres": "geometry",
+    "class_names": "models",
+    "conv_layers": "models",
+    "load_image": "images",
+    "load_model": "models",
+    "num_classes": "models",
+    "predict_top": "predictions",
+    "sample_image": "images",
+    "sample_images": "images",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at run time
+    from .activations import Activations  # noqa: F401
+    from .filter_patterns import FilterPatterns  # noqa: F401
+    from .geometry import CellCentres, cell_centres  # noqa: F401
+    from .gradcam import GradCAM  # noqa: F401
+    from .images import load_image, sample_image, sample_images  # noqa: F401
+    from .models import class_names, conv_layers, load_model, num_classes  # noqa: F401
+    from .predictions import predict_top  # noqa: F401

@@ -37,6 +37,9 @@ ALLOWED: dict[tuple[str, str], str] = {
         "lazy exports: the module name comes from the package's own _LAZY table, never a user",
     ("__init__.py", 'importlib.import_module(f".{name}", __name__)'):
         "lazy submodules: only names listed in _SUBMODULES reach it",
+    ("engines/__init__.py", 'importlib.import_module(f".{_LAZY[name]}", __name__)'):
+        "the engines' lazy exports (image helpers without TensorFlow): the module name comes "
+        "from the engines' own _LAZY table, never a user",
 }
 
 
@@ -274,3 +277,15 @@ def test_demo_server_listens_on_loopback_only(tmp_path):
                 proc.kill()
                 proc.wait()
         reader.join(5)
+
+
+def test_image_helpers_do_not_import_tensorflow(tmp_path):
+    """load_image and the sample images need numpy, Pillow and OpenCV only: using them must not
+    pull in TensorFlow or Keras (seconds of start-up and gigabytes of address space)."""
+    code = (
+        "import sys, convviz_widgets as cvw; cvw.load_image(cvw.sample_image('star')); "
+        "cvw.sample_images(); assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, "
+        "sorted(m for m in sys.modules if m.startswith(('tensorflow', 'keras')))[:5]"
+    )
+    seen = probe(code, tmp_path)
+    assert not any(e[0] == "exception" for e in seen["events"]), seen["events"]
