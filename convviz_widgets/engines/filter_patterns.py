@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import ConvVizError
 from .backend import require_tensorflow
 from .compiled import Compiled
-from .graph import flat_graph, free_size_extractor
+from .graph import flat_graph, free_size_extractor, producer
 from .models import input_size, load_model, resolve_layer
 
 
@@ -66,11 +66,10 @@ class _OwnFilter:
     """
 
     @classmethod
-    def of(cls, layer):
-        """An _OwnFilter for ``layer``, or None if it is not a plain Conv2D."""
+    def of(cls, conv):
+        """An _OwnFilter for the layer ``conv``, or None if it is not a plain Conv2D."""
         import keras
 
-        conv = getattr(layer, "wrapped", layer)
         activation = getattr(getattr(conv, "activation", None), "__name__", None)
         plain = (
             type(conv) is keras.layers.Conv2D
@@ -128,7 +127,7 @@ class FilterPatterns:
         try:
             extractor = free_size_extractor(self.model, self.layer)
             self.fixed_size = None
-            own = _OwnFilter.of(graph.tap(self.layer)._keras_history.operation)
+            own = _OwnFilter.of(producer(graph.tap(self.layer))[0])
             if own is not None:
                 before = free_size_extractor(self.model, self.layer, at="input")
                 self.own_filter = own

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import keras
 
-from .graph import flat_graph
+from .graph import flat_graph, producer
 
 
 class CellCentres(NamedTuple):
@@ -96,12 +96,10 @@ def _geometry(tensor, graph_input, input_hw, memo):
 
 
 def _through(tensor, graph_input, input_hw, memo):
-    history = getattr(tensor, "_keras_history", None)
-    if history is None or len(tensor.shape) != 4:
+    layer, inputs = producer(tensor)
+    if layer is None or len(tensor.shape) != 4:
         return None
-    op, node_index, _ = history
-    layer = getattr(op, "wrapped", op)  # graph._Alias
-    inputs = [t for t in op._inbound_nodes[node_index].input_tensors if len(t.shape) == 4]
+    inputs = [t for t in inputs if len(t.shape) == 4]
     if len(inputs) > 1:  # a merge: inputs broadcast over the map (squeeze-and-excite's 1 x 1
         # channel weights) carry no position; the others place the cells
         inputs = [t for t in inputs if tuple(t.shape[1:3]) == tuple(tensor.shape[1:3])]

@@ -35,7 +35,7 @@ from .backend import require_tensorflow
 from .batch import content_key, model_batch
 from .compiled import Compiled
 from .geometry import cell_centres
-from .graph import flat_graph
+from .graph import flat_graph, producer, unalias
 from .models import default_preprocess, last_conv_layer, load_model, num_classes, resolve_layer
 
 SCORES = ("logit", "probability")
@@ -61,11 +61,6 @@ _PASS_THROUGH = (  # identity at inference
 )
 
 
-def _operation(tensor):
-    op = tensor._keras_history.operation
-    return getattr(op, "wrapped", op)  # graph._Alias
-
-
 class _DenseFold:
     """The head ``layer -> [pooling] -> Flatten -> Dense -> rest``, folded (see the module doc).
 
@@ -80,14 +75,14 @@ class _DenseFold:
         names = list(graph.taps)
         after = names[names.index(layer) + 1 : names.index(layer) + 8]
         dense_name = next(
-            (n for n in after if isinstance(_operation(graph.taps[n]), keras.layers.Dense)), None
+            (n for n in after if isinstance(producer(graph.taps[n])[0], keras.layers.Dense)), None
         )
         if dense_name is None:
             raise ValueError("no Dense layer right after the layer")
         to_dense = graph.submodel((dense_name,), inputs=layer)  # ValueError if not a cut
         self.rest = graph.submodel((scores,), inputs=dense_name)
         chain = [
-            getattr(op, "wrapped", op)
+            unalias(op)
             for op in to_dense.operations
             if not isinstance(op, keras.layers.InputLayer)
         ]
@@ -114,8 +109,7 @@ class _DenseFold:
         h, w = graph.tap(layer).shape[1:3]
         self.positions = float(h * w)
         self.w1c = tf.reduce_sum(tf.reshape(kernel, (inputs // channels, channels, units)), 0)
-        op, node_index, _ = graph.tap(dense_name)._keras_history
-        flat = op._inbound_nodes[node_index].input_tensors[0]  # the Dense's input
+        flat = producer(graph.tap(dense_name))[1][0]  # the Dense's input
         flat_name = next((n for n, t in graph.taps.items() if t is flat), None)
         if flat_name is None:
             raise ValueError("the Dense layer's input is not a layer output")

@@ -152,6 +152,21 @@ class _Alias(keras.layers.Layer):
         return self.wrapped.compute_output_spec(*args, **kwargs)
 
 
+def unalias(op):
+    """The user's own layer behind ``op`` (an _Alias is unwrapped)."""
+    return op.wrapped if isinstance(op, _Alias) else op
+
+
+def producer(tensor):
+    """(layer, input tensors) of the call that made ``tensor`` in a replayed graph, the layer
+    unaliased; (None, []) for a tensor that no layer made."""
+    history = getattr(tensor, "_keras_history", None)
+    if history is None:
+        return None, []
+    op, node_index, _ = history
+    return unalias(op), list(op._inbound_nodes[node_index].input_tensors)
+
+
 def _unique(op, names: dict):
     """``op``, or an alias of it when another operation of the replay already has its name."""
     owner = names.setdefault(op.name, op)
