@@ -8,6 +8,8 @@ from .activations import (
     normalize_channel,
     normalize_channels,
 )
+from .compare import caption, compare_frame
+from .curves import curve_plot
 from .frames import (
     ACTIVATION_COLORMAP,
     CAM_COLORMAP,
@@ -33,9 +35,12 @@ __all__ = [
     "GridLayout",
     "apply_lut",
     "blank_channels",
+    "caption",
     "channel_frame",
     "colorize",
     "colormap_lut",
+    "compare_frame",
+    "curve_plot",
     "draw_highlight",
     "encode_png",
     "fit_size",
