@@ -28,7 +28,9 @@ def expected_panels(model, image, layer, k, alpha=0.4, colormap="jet", size=300)
 
 @pytest.fixture
 def cam(recorder, model, image):
-    return CamExplorer(model, image)
+    explorer = CamExplorer(model, image)
+    yield explorer
+    assert explorer.wait(30)  # no background readout outlives the test
 
 
 def test_defaults_top_class_last_conv_layer(cam, model, image):
