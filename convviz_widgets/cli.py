@@ -3,6 +3,7 @@
     convviz-widgets render activations --image cat --out figures/
     convviz-widgets render filters --layer conv2d --size 64 --steps 40
     convviz-widgets render gradcam --image photo.jpg --model vgg16 --class 281
+    convviz-widgets render gradcam --method all --metrics
     convviz-widgets demo --port 8866
 
 This module is the one place where errors become a single line on stderr and an exit status:
@@ -151,12 +152,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fil.add_argument("--seed", type=int, default=0, help="seed of the starting noise; default: 0")
 
+    from .engines.cam import CAM_METHODS
+
     cam = kinds.add_parser(
         "gradcam",
         parents=[common],
-        help="the Grad-CAM heatmap over the image, and the raw heatmap",
-        description="Print the top-3 predictions and render the Grad-CAM heatmap of one "
-        "class: superimposed on the image, and the raw low-resolution map.",
+        help="a class activation map (Grad-CAM or another --method) over the image",
+        description="Print the top-3 predictions and render the class activation map of one "
+        "class: superimposed on the image, and the raw low-resolution map; with --method all, "
+        "one figure with every method side by side. --metrics prints how faithful each map is "
+        "(deletion and insertion AUC, average drop).",
+    )
+    cam.add_argument(
+        "--method",
+        choices=(*CAM_METHODS, "all"),
+        default="gradcam",
+        metavar="NAME",
+        help=f"{', '.join(CAM_METHODS)}, or 'all' for one figure comparing them; "
+        "default: %(default)s",
+    )
+    cam.add_argument(
+        "--metrics",
+        action="store_true",
+        help="print the faithfulness of each map: deletion AUC (lower is better), insertion "
+        "AUC (higher is better), average drop",
+    )
+    cam.add_argument(
+        "--metric-steps",
+        type=int,
+        default=50,
+        metavar="N",
+        help="steps of the deletion and insertion curves; default: %(default)s",
     )
     cam.add_argument(
         "--class",
@@ -188,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("logit", "probability"),
         default="logit",
         help="differentiate the class logit (the Grad-CAM paper) or its probability "
-        "(the tutorial's code); default: logit",
+        "(the tutorial's code); default: logit (gradient methods only)",
     )
 
     demo = commands.add_parser(
@@ -325,7 +351,7 @@ class _Progress:
         self.what, self.steps = what, steps
         self.active = sys.stderr.isatty() and steps > 0
 
-    def __call__(self, step, _images):
+    def __call__(self, step, *_):
         if self.active:
             sys.stderr.write(f"\r{self.what}, step {step}/{self.steps}")
             sys.stderr.flush()
@@ -333,6 +359,18 @@ class _Progress:
     def done(self):
         if self.active:
             sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+class _MapProgress(_Progress):
+    """Batches done on stderr while a map computes (Score-CAM's masked passes)."""
+
+    def __init__(self, what: str):
+        super().__init__(what, 1)
+
+    def __call__(self, done, total, _partial):
+        if self.active:
+            sys.stderr.write(f"\r{self.what}: {done}/{total}")
             sys.stderr.flush()
 
 
@@ -354,32 +392,88 @@ def _class_index(value: str | None, names: list[str]) -> int | None:
     raise CommandError(f"--class: {value!r} is neither a class index nor a class name{hint}")
 
 
+def _method_slug(method: str) -> str:
+    return method.replace("+", "p")  # gradcam++ -> gradcampp
+
+
+def _cam_engine(model, method: str, args):
+    import inspect
+
+    import convviz_widgets as cvw
+
+    from .engines.cam import method_class
+
+    options = {}
+    if "score" in inspect.signature(method_class(method).__init__).parameters:
+        options["score"] = args.score
+    return cvw.cam(model, method, layer=args.layer, **options)
+
+
 def render_gradcam(args, model, image, name: str) -> list[Path]:
     import convviz_widgets as cvw
 
-    from .render import heatmap_frame, overlay, superimpose_additive
+    from .render import compare_frame, heatmap_frame, method_label, overlay, superimpose_additive
 
     names = cvw.class_names(model)
     k = _class_index(args.class_, names)
-    engine = cvw.GradCAM(model, layer=args.layer, score=args.score)
-    top = cvw.predict_top(model, image, k=min(3, len(names)))
-    k = int(top[0][0]) if k is None else k
-    heatmap = engine.compute(image, class_index=k)
-    if args.blend == "additive":
-        figure = superimpose_additive(image, heatmap, alpha=args.alpha)
-    else:
-        figure = overlay(
-            image, heatmap, alpha=args.alpha, colormap=args.colormap, centres=engine.centres
-        )
-    raw = heatmap_frame(heatmap, colormap=args.colormap, size=max(image.shape[:2]))
+    if args.metrics and args.metric_steps < 1:
+        raise CommandError(f"--metric-steps: expected an integer >= 1, got {args.metric_steps}")
+    methods = list(cvw.CAM_METHODS) if args.method == "all" else [args.method]
+    engines = [_cam_engine(model, method, args) for method in methods]
+    first = engines[0]
+    # The first map comes with the scores of its own forward pass: the top predictions.
+    heatmaps = []
+    for i, (method, engine) in enumerate(zip(methods, engines, strict=True)):
+        progress = _MapProgress(method_label(method))
+        heatmaps.append(engine.compute(image, class_index=k, callback=progress))
+        progress.done()
+        if i == 0:
+            top = first.top_classes(image, k=min(3, len(names)))
+            k = top[0] if k is None else k
     out = _out_dir(args.out)
-    stem = f"{name}_gradcam_{k}-{_slug(names[k])}"
-    written = [_save(figure, out / f"{stem}.png"), _save(raw, out / f"{stem}_heatmap.png")]
+    stem = f"{_slug(names[k])}"
+    if args.method == "all":
+        figure, _ = compare_frame(
+            image, heatmaps, [method_label(m) for m in methods], alpha=args.alpha,
+            colormap=args.colormap, centres=[e.centres for e in engines],
+            size=max(image.shape[:2]), pad=4,
+        )  # fmt: skip
+        written = [_save(figure, out / f"{name}_cam-compare_{k}-{stem}.png")]
+    else:
+        heatmap, method = heatmaps[0], methods[0]
+        if args.blend == "additive":
+            figure = superimpose_additive(image, heatmap, alpha=args.alpha)
+        else:
+            figure = overlay(
+                image, heatmap, alpha=args.alpha, colormap=args.colormap, centres=first.centres
+            )
+        raw = heatmap_frame(heatmap, colormap=args.colormap, size=max(image.shape[:2]))
+        base = f"{name}_{_method_slug(method)}_{k}-{stem}"
+        written = [_save(figure, out / f"{base}.png"), _save(raw, out / f"{base}_heatmap.png")]
     print("top predictions:")
-    for rank, (index, label, p) in enumerate(top, 1):
-        print(f"  {rank}. {label} (class {index}): {p:.1%}")
-    print(f"Grad-CAM of class {k} ({names[k]}) at layer {engine.layer}")
+    for rank, index in enumerate(top, 1):
+        print(f"  {rank}. {names[index]} (class {index}): {float(first.probabilities[index]):.1%}")
+    shown = ", ".join(method_label(m) for m in methods)
+    print(f"{shown} of class {k} ({names[k]}) at layer {first.layer}")
+    if args.metrics:
+        print(f"faithfulness of class {k} ({names[k]}), {args.metric_steps} steps:")
+        for method, heatmap in zip(methods, heatmaps, strict=True):
+            print(f"  {method_label(method)}: {faithfulness_line(model, image, heatmap, k, args.metric_steps)}")
     return written
+
+
+def faithfulness_line(model, image, heatmap, class_index: int, steps: int) -> str:
+    """The printed figures of one map: deletion AUC, insertion AUC, average drop."""
+    from .engines import metrics
+
+    deletion = metrics.deletion(model, image, heatmap, class_index, steps=steps)
+    insertion = metrics.insertion(model, image, heatmap, class_index, steps=steps)
+    drop, increased = metrics.average_drop(model, image, heatmap, class_index)
+    rose = " (the probability rose)" if increased else ""
+    return (
+        f"deletion AUC {deletion.auc:.4f}, insertion AUC {insertion.auc:.4f}, "
+        f"average drop {100 * drop:.2f}%{rose}"
+    )
 
 
 def run_render(args) -> int:

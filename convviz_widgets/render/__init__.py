@@ -8,7 +8,7 @@ from .activations import (
     normalize_channel,
     normalize_channels,
 )
-from .compare import caption, compare_frame
+from .compare import METHOD_LABELS, caption, compare_frame, method_label
 from .curves import curve_plot
 from .frames import (
     ACTIVATION_COLORMAP,
@@ -33,6 +33,7 @@ __all__ = [
     "CAM_COLORMAP",
     "COLORMAPS",
     "GridLayout",
+    "METHOD_LABELS",
     "apply_lut",
     "blank_channels",
     "caption",
@@ -47,6 +48,7 @@ __all__ = [
     "grid_cell_size",
     "grid_frame",
     "heatmap_frame",
+    "method_label",
     "normalize_channel",
     "normalize_channels",
     "overlay",

@@ -11,10 +11,26 @@ from ..errors import ConvVizError
 from .frames import CAM_COLORMAP, _color, draw_highlight, fit_size, tile, to_rgba
 from .overlay import _image_rgb, overlay
 
-__all__ = ["CAPTION_H", "caption", "compare_frame"]
+__all__ = ["CAPTION_H", "METHOD_LABELS", "caption", "compare_frame", "method_label"]
 
 CAPTION_H = 16  # px of the caption strip above each panel
+
+#: How captions, dropdowns and the command line name each CAM method (engines.CAM_METHODS).
+METHOD_LABELS = {
+    "gradcam": "Grad-CAM",
+    "gradcam++": "Grad-CAM++",
+    "xgradcam": "XGrad-CAM",
+    "layercam": "LayerCAM",
+    "hirescam": "HiResCAM",
+    "scorecam": "Score-CAM",
+    "eigencam": "EigenCAM",
+}
 _PENDING = (60, 60, 60, 255)
+
+
+def method_label(method: str) -> str:
+    """The display name of a CAM method (its registry name when it has none)."""
+    return METHOD_LABELS.get(method, method)
 
 
 def caption(rgba, text: str, height: int = CAPTION_H, color=(235, 235, 235),

@@ -14,7 +14,7 @@ import numpy as np
 from traitlets import Bool, Enum, Float, Int, Tuple, Unicode, observe, validate
 
 from ..errors import ConvVizError
-from ..render.compare import compare_frame
+from ..render.compare import compare_frame, method_label
 from ..render.curves import CURVE_SIZE, curve_plot
 from ..render.frames import CAM_COLORMAP, COLORMAPS, encode_png, fit_size, tile, upscale
 from ..render.overlay import heatmap_frame, overlay
@@ -24,24 +24,9 @@ from ._controls import as_image, as_model, check_choice, clamp
 
 TOP_K = 5
 
-#: How the method dropdown and the compare view's captions name each method.
-METHOD_LABELS = {
-    "gradcam": "Grad-CAM",
-    "gradcam++": "Grad-CAM++",
-    "xgradcam": "XGrad-CAM",
-    "layercam": "LayerCAM",
-    "hirescam": "HiResCAM",
-    "scorecam": "Score-CAM",
-    "eigencam": "EigenCAM",
-}
-
 #: Methods whose map takes many forward passes: computed in a background thread, drawn as it
 #: fills in, stoppable.
 PROGRESSIVE = frozenset({"scorecam"})
-
-
-def method_label(method: str) -> str:
-    return METHOD_LABELS.get(method, method)
 
 
 @dataclass(frozen=True)

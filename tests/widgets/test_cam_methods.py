@@ -19,8 +19,8 @@ from convviz_widgets.render import (
     tile,
     upscale,
 )
+from convviz_widgets.render.compare import METHOD_LABELS
 from convviz_widgets.widgets import CamExplorer
-from convviz_widgets.widgets.cam_explorer import METHOD_LABELS
 
 from .conftest import SIZE, decode_png
 
