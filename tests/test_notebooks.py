@@ -127,3 +127,11 @@ def test_03_grad_cam(tmp_path, monkeypatch):
     assert has(cells[3], "image/png")  # the two superimposed images
     assert has(cells[4], WIDGET)
     assert "showing class" in text_of(cells[5])
+    assert has(cells[6], "image/png")  # the seven methods side by side
+    scores = text_of(cells[7]).splitlines()  # one line of faithfulness figures per method
+    assert [line.split(":")[0].strip() for line in scores] == [
+        "Grad-CAM", "Grad-CAM++", "XGrad-CAM", "LayerCAM", "HiResCAM", "Score-CAM", "EigenCAM"]
+    assert all("deletion AUC 0." in line and "insertion AUC" in line for line in scores)
+    assert has(cells[7], "image/png")  # the deletion and insertion curves
+    assert has(cells[8], WIDGET)
+    assert text_of(cells[9]).startswith("Grad-CAM++ readout: deletion AUC ")
