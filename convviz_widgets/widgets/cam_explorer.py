@@ -391,6 +391,7 @@ class CamExplorer(ImageExplorer):
         self._after_draw()
 
     def _render(self):
+        self._missing = []  # a failed render starts nothing
         frame, self.layout_frame, self._missing = self._render_frame(compute=True)
         return frame
 
@@ -495,20 +496,20 @@ class CamExplorer(ImageExplorer):
         if not wanted or self._halting:
             return
         method, layer, k = wanted[0]
+        engine = self._engine(layer, method)  # bad options: a ConvVizError here, in the status
         job = _MapJob(self._image_id, method, layer, k)
         self._map_stop = threading.Event()
         self._user_stopped = False
         self._map_job = job
         self._set_running(True, method)
         self._map_thread = threading.Thread(
-            target=self._map_work, args=(job, self._image, self._map_stop),
+            target=self._map_work, args=(job, engine, self._image, self._map_stop),
             name="convviz-cam-map", daemon=True,
         )  # fmt: skip
         self._map_thread.start()
 
-    def _map_work(self, job: _MapJob, image, stop_event: threading.Event) -> None:
+    def _map_work(self, job: _MapJob, engine, image, stop_event: threading.Event) -> None:
         """Worker thread: the engine's callback draws the partial map; the result is cached."""
-        engine = self._engine(job.layer, job.method)
         last_draw = [0.0]
         stopped = False
 

@@ -97,6 +97,22 @@ def test_bad_method_and_compare_are_reported_and_the_widget_stays_usable(quiet):
     assert quiet.status.value == "" and quiet.method == "xgradcam"
 
 
+def test_bad_engine_options_and_layers_show_in_the_status_line(recorder, model, nested_model, image):
+    ex = CamExplorer(model, image, readout=False, options={"scorecam": {"max_channels": 99}})
+    ex.method = "scorecam"
+    assert ex.wait(30) and not ex.running
+    assert "max_channels: expected None or an integer in 1..12" in ex.status.value
+    ex.method = "layercam"  # usable: the next method draws and the error is gone
+    assert ex.status.value == ""
+    heat, centres = oracle(model, "layercam", image, ex.class_index)
+    np.testing.assert_array_equal(recorder.last(ex.canvas), single_frame(image, heat, centres))
+    one = CamExplorer(nested_model, image, readout=False)
+    one.layer = "base/inner2"
+    with pytest.raises(ConvVizError):
+        one.layer = "base/nope"
+    assert "layer: expected one of" in one.status.value
+
+
 def count_images(keras):
     """The widgets' tiny model behind a layer that counts the images going through it."""
     import tensorflow as tf
