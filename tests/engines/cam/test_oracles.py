@@ -171,7 +171,7 @@ def test_scorecam_progress_and_stop(built, img):
 def test_scorecam_batches_bound_the_memory_of_a_2048_channel_layer():
     keras.utils.set_random_seed(14)
     x = keras.Input((8, 8, 3))
-    h = layers.Conv2D(2048, 3, activation="relu", name="wide")(x)
+    h = layers.Conv2D(2048, 3, name="wide")(x)  # linear: no constant channel
     model = keras.Model(x, layers.Dense(3, activation="softmax")(layers.GlobalAveragePooling2D()(h)))
     engine = cvw.ScoreCAM(model, preprocess=identity, batch_size=256)
     sizes = []
@@ -179,6 +179,25 @@ def test_scorecam_batches_bound_the_memory_of_a_2048_channel_layer():
     engine.executor.probabilities = lambda x: sizes.append(len(x)) or real(x)
     heat = engine.compute(np.random.default_rng(0).uniform(0, 1, (8, 8, 3)))
     assert sizes == [256] * 8 and heat.shape == (6, 6) and heat.max() == 1.0
+
+
+def test_scorecam_constant_channels_share_one_pass(img):
+    keras.utils.set_random_seed(15)
+    x = keras.Input((20, 20, 3))
+    h = layers.Conv2D(7, 3, activation="relu", name="last")(x)
+    model = keras.Model(x, layers.Dense(4, activation="softmax")(layers.GlobalAveragePooling2D()(h)))
+    kernel, bias = model.get_layer("last").get_weights()
+    kernel[..., [1, 4]], bias[[1, 4]] = 0.0, [-1.0, 0.5]  # channel 1: ReLU(-1) = 0; channel 4: 0.5
+    model.get_layer("last").set_weights([kernel, bias])
+    engine = cvw.ScoreCAM(model, layer="last", preprocess=identity, batch_size=3)
+    sizes = []
+    real = engine.executor.probabilities
+    engine.executor.probabilities = lambda x: sizes.append(len(x)) or real(x)
+    want, weights = scorecam_oracle(model, img, 2)
+    np.testing.assert_allclose(engine.compute(img, 2), want, atol=1e-5)
+    np.testing.assert_allclose(engine.channel_weights(img, 2), weights, rtol=1e-5)
+    assert sizes == [1, 3, 2]  # the zero image once for channels 1 and 4, then 5 channels
+    assert weights[1] == pytest.approx(weights[4])
 
 
 def test_eigencam_equals_the_covariance_eigenvector(built, img):
