@@ -198,7 +198,10 @@ def test_a_stale_readout_is_never_shown(recorder, model, image, monkeypatch):
     ex.readout = True
     assert first.wait(30)
     other = (start + 1) % 4
-    ex.class_index = other  # while the first readout is still being computed
+    ex.class_index = other  # while the first readout is still being computed ...
+    heat, centres = oracle(model, "gradcam", image, other)
+    np.testing.assert_array_equal(recorder.last(ex.canvas), single_frame(image, heat, centres))
+    assert "computing" in ex.readout_html.value  # ... the map did not wait for it
     release.set()
     assert ex.wait(60)
     assert calls[0] == start and calls[-1] == other
@@ -240,10 +243,11 @@ def spy_scorecam(explorer, on_callback=None):
 
 
 def test_scorecam_fills_in_live_and_keeps_the_kernel_free(recorder, quiet, model, image):
-    gate, reached = threading.Event(), threading.Event()
+    gate, reached, calls = threading.Event(), threading.Event(), []
 
     def hold(done):
-        if done == 4:  # after the second masked batch: wait for the main thread
+        calls.append(done)
+        if len(calls) == 2:  # after the second masked batch: wait for the main thread
             reached.set()
             assert gate.wait(30)
 
@@ -254,12 +258,13 @@ def test_scorecam_fills_in_live_and_keeps_the_kernel_free(recorder, quiet, model
     assert quiet.alpha_slider.value == 0.7 and quiet.stop_button.disabled is False
     gate.set()
     assert quiet.wait(30) and quiet.progress.description == "done"
-    dones = [d for d, _, _ in partials]
-    assert dones == [2, 4, 6, 8, 10, 12] and {t for _, t, _ in partials} == {12}
+    dones = [d for d, _, _ in partials]  # 12 channels in batches of 2 (dead ones share one)
+    assert len(dones) >= 4 and dones == sorted(set(dones)) and dones[-1] == 12
+    assert {t for _, t, _ in partials} == {12}
     frames = [f for f in recorder.frames(quiet.canvas)]
     centres = engine.centres
-    for done, _, partial in partials[:-1]:  # every partial map reached the canvas
-        want = single_frame(image, partial, centres, alpha=0.4 if done < 4 else 0.7)  # 4 is drawn after the hold
+    for i, (done, _, partial) in enumerate(partials[:-1]):  # every partial map reached the canvas
+        want = single_frame(image, partial, centres, alpha=0.4 if i == 0 else 0.7)  # 2nd: after the hold
         assert any(np.array_equal(f, want) for f in frames), done
     heat, _ = oracle(model, "scorecam", image, quiet.class_index, batch_size=2)
     np.testing.assert_array_equal(frames[-1], single_frame(image, heat, centres, alpha=0.7))
@@ -269,8 +274,8 @@ def test_scorecam_stop_keeps_the_partial_map_and_run_completes_it(recorder, quie
     stops = []
 
     def stop_once(done):  # the user presses Stop during the first run, after two batches
-        if done == 4 and not stops:
-            stops.append(done)
+        stops.append(done)
+        if len(stops) == 2:
             quiet.stop_button.click()
 
     _, partials = spy_scorecam(quiet, stop_once)
