@@ -119,8 +119,8 @@ class Dashboard(widgets.VBox):
         """Load ``model`` and rebuild the explorers for it (the image stays)."""
         new = as_model(model)
         for explorer in self._explorers:
-            if isinstance(explorer, FilterExplorer):
-                explorer.stop()
+            if isinstance(explorer, (FilterExplorer, CamExplorer)):
+                explorer.stop()  # background work (filter patterns, Score-CAM) ends
         self.model = new
         self._explorers = [None, None, None]
         for box in self.tabs.children:
