@@ -124,9 +124,10 @@ class CamExplorer(ImageExplorer):
         self._halting = False  # a new image is being prepared: start no worker
 
         # Faithfulness readout: one worker thread, the latest request wins.
-        self._readouts = {}  # readout key -> Faithfulness (or an exception), current image
+        self._readouts = {}  # readout key -> Faithfulness, current image
         self._readout_cond = threading.Condition()
-        self._readout_wanted = None
+        self._readout_wanted = None  # (key, image, heatmap) the worker does next
+        self._readout_inflight = None  # the key it is computing
         self._readout_busy = False
         self.curve_frame = None  # the RGBA curve plot shown, None when none is
 
@@ -180,6 +181,7 @@ class CamExplorer(ImageExplorer):
 
         with self.batch():
             self.compare = self.methods
+            self.compare_select.layout.display = "none"  # shown in the compare view
             self.readout = bool(readout)
             self.method = method
             self.layer = layer
@@ -321,6 +323,10 @@ class CamExplorer(ImageExplorer):
     @observe("method", "class_index", "layer", "alpha", "colormap", "view", "compare")
     def _on_state(self, change):
         self.request_redraw()
+
+    @observe("view")
+    def _on_view(self, change):
+        self.compare_select.layout.display = None if change["new"] == "compare" else "none"
 
     @observe("readout", "readout_steps")
     def _on_readout_state(self, change):
@@ -591,6 +597,9 @@ class CamExplorer(ImageExplorer):
             self._show_readout(None, "faithfulness: computing…")
             request = (key, self._image, entry[0])
         with self._readout_cond:
+            if key == self._readout_inflight:
+                self._readout_wanted = None  # that one is being computed (a redraw, e.g. alpha)
+                return
             self._readout_wanted = request
             if not self._readout_busy:
                 self._readout_busy = True
@@ -603,6 +612,7 @@ class CamExplorer(ImageExplorer):
         while True:
             with self._readout_cond:
                 request, self._readout_wanted = self._readout_wanted, None
+                self._readout_inflight = None if request is None else request[0]
                 if request is None:
                     self._readout_busy = False
                     self._readout_cond.notify_all()

@@ -211,6 +211,27 @@ def test_a_stale_readout_is_never_shown(recorder, model, image, monkeypatch):
     assert f"{100 * drop:.1f}%" in ex.readout_html.value
 
 
+def test_redraws_during_a_readout_do_not_compute_it_again(recorder, model, image, monkeypatch):
+    ex = CamExplorer(model, image, readout=False)
+    ex.readout_steps = 5
+    started, release, calls = threading.Event(), threading.Event(), []
+    real = metrics.deletion
+
+    def slow(*args, **kwargs):
+        calls.append(args[3])
+        started.set()
+        assert release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(metrics, "deletion", slow)
+    ex.readout = True
+    assert started.wait(30)
+    ex.alpha, ex.colormap = 0.6, "viridis"  # same map, same readout: redrawn, not recomputed
+    release.set()
+    assert ex.wait(60) and calls == [ex.class_index]
+    assert ex.faithfulness.deletion.auc == pytest.approx(real(model, image, ex.heatmap, ex.class_index, steps=5).auc)
+
+
 def test_readout_errors_go_to_the_status_line(recorder, model, image, monkeypatch):
     ex = CamExplorer(model, image, readout=False)
     monkeypatch.setattr(metrics, "deletion", lambda *a, **k: (_ for _ in ()).throw(
