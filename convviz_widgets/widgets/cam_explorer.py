@@ -482,19 +482,18 @@ class CamExplorer(ImageExplorer):
 
     def _halt_map_worker(self) -> None:
         """Stop the worker (not as the user's Stop: the job restarts when shown again) and wait."""
-        thread = self._map_thread
-        if thread is not None and thread.is_alive():
-            self._halting = True
-            try:
+        self._halting = True
+        try:  # a worker ending right now may have started the next one: stop that one too
+            while (thread := self._map_thread) is not None and thread.is_alive():
                 self._map_stop.set()
                 thread.join()
-            finally:
-                self._halting = False
+        finally:
+            self._halting = False
 
     def _schedule_maps(self) -> None:
         """Start the worker on the first progressive map the last render left blank."""
-        wanted = [key for key in self._missing if key not in self._stopped]
-        if self.running:
+        wanted = [k for k in self._missing if k not in self._stopped and k not in self._heatmaps]
+        if self.running and self._map_thread is not threading.current_thread():
             job = self._map_job
             if job.image_id != self._image_id or job.key not in wanted:
                 self._map_stop.set()  # superseded: its thread starts the next one as it ends

@@ -328,3 +328,25 @@ def test_scorecam_in_the_compare_view_and_a_class_switch_during_the_run(recorder
     want, _ = compare_frame(image, [e[0] for e in entries], ["Grad-CAM", "Score-CAM"],
                             centres=[e[1] for e in entries], size=200, pad=4, highlight=0)
     np.testing.assert_array_equal(recorder.last(quiet.canvas), want)
+
+
+def test_a_class_switch_during_scorecam_restarts_it_for_the_new_class(recorder, quiet, model, image):
+    gate, reached, calls = threading.Event(), threading.Event(), []
+
+    def hold(done):
+        calls.append(done)
+        if len(calls) == 1:  # the first run, after its first batch: the user picks another class
+            reached.set()
+            assert gate.wait(30)
+
+    engine, _ = spy_scorecam(quiet, hold)
+    quiet.method = "scorecam"
+    assert reached.wait(30)
+    first = quiet.class_index
+    quiet.class_index = other = (first + 1) % 4  # supersedes the run for `first`
+    gate.set()
+    assert quiet.wait(60) and quiet.progress.description == "done"
+    heat, _ = oracle(model, "scorecam", image, other, batch_size=2)
+    np.testing.assert_array_equal(quiet.heatmap, heat)
+    np.testing.assert_array_equal(recorder.last(quiet.canvas), single_frame(image, heat, engine.centres))
+    assert ("scorecam", "c2", first) not in quiet._heatmaps  # the stopped run left nothing behind
