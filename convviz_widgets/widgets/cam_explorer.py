@@ -639,11 +639,13 @@ class CamExplorer(ImageExplorer):
         with DRAW_LOCK:
             if result is None:
                 self.curve_frame = None
+                self.curve_image.layout.display = "none"  # no empty image box
                 self.curve_image.value = b""
                 self.readout_html.value = html.escape(text)
                 return
             self.curve_frame = readout_plot(result)
             self.curve_image.value = encode_png(self.curve_frame)
+            self.curve_image.layout.display = None
             self.readout_html.value = readout_text(result)
 
 
