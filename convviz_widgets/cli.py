@@ -418,6 +418,8 @@ def render_gradcam(args, model, image, name: str) -> list[Path]:
     k = _class_index(args.class_, names)
     if args.metrics and args.metric_steps < 1:
         raise CommandError(f"--metric-steps: expected an integer >= 1, got {args.metric_steps}")
+    if args.method == "all" and args.blend == "additive":
+        raise CommandError("--blend additive: only for one --method; the comparison alpha-blends")
     methods = list(cvw.CAM_METHODS) if args.method == "all" else [args.method]
     engines = [_cam_engine(model, method, args) for method in methods]
     first = engines[0]

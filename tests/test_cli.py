@@ -186,6 +186,7 @@ def test_filters_grid(model, tmp_path, capsys):
         (["render", "gradcam", "--bogus"], 2, "unrecognized arguments"),
         (["render", "gradcam", "--method", "gradcam3"], 2, "choose from 'gradcam', 'gradcam++'"),
         (["render", "gradcam", "--image", "star", "--metrics", "--metric-steps", "0"], 1, "--metric-steps"),
+        (["render", "gradcam", "--image", "star", "--method", "all", "--blend", "additive"], 1, "--blend"),
         (["render", "pictures"], 2, "invalid choice"),
         (["render", "filters", "--steps", "many"], 2, "invalid int value"),
         ([], 2, "required"),
