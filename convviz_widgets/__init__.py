@@ -1,6 +1,7 @@
 """convviz_widgets: what did my convnet learn? Live, in the notebook.
 
-Engines (usable in scripts, no Jupyter needed): Activations, FilterPatterns, GradCAM.
+Engines (usable in scripts, no Jupyter needed): Activations, FilterPatterns, ClassPatterns
+(feature visualization recipes: Recipe and its parts), GradCAM.
 Widgets (ipywidgets + ipycanvas): ActivationExplorer, FilterExplorer, CamExplorer, Dashboard.
 
 Names are imported on first use: ``import convviz_widgets`` itself loads neither TensorFlow
@@ -17,6 +18,11 @@ from .errors import ConvVizError
 
 _LAZY = {
     "Activations": "engines",
+    "ClassPatterns": "engines",
+    "Diverged": "engines",
+    "RECIPES": "engines",
+    "Recipe": "engines",
+    "parts": "engines",
     "FilterPatterns": "engines",
     "GradCAM": "engines",
     "class_names": "engines",
@@ -54,13 +60,17 @@ def __dir__():
 if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at run time
     from . import datasets, engines, render, widgets  # noqa: F401
     from .engines import (  # noqa: F401
+        RECIPES,
         Activations,
+        ClassPatterns,
+        Diverged,
         FilterPatterns,
         GradCAM,
         class_names,
         conv_layers,
         load_image,
         load_model,
+        parts,
         predict_top,
         sample_image,
         sample_images,

@@ -12,6 +12,11 @@ from typing import TYPE_CHECKING
 _LAZY = {
     "Activations": "activations",
     "CellCentres": "geometry",
+    "ClassPatterns": "feature_vis",
+    "Diverged": "feature_vis",
+    "Recipe": "feature_vis",
+    "RECIPES": "feature_vis",
+    "parts": "feature_vis",
     "FilterPatterns": "filter_patterns",
     "GradCAM": "gradcam",
     "cell_centres": "geometry",
@@ -42,6 +47,7 @@ def __dir__():
 
 if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at run time
     from .activations import Activations  # noqa: F401
+    from .feature_vis import RECIPES, ClassPatterns, Diverged, Recipe, parts  # noqa: F401
     from .filter_patterns import FilterPatterns  # noqa: F401
     from .geometry import CellCentres, cell_centres  # noqa: F401
     from .gradcam import GradCAM  # noqa: F401

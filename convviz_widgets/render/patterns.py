@@ -1,10 +1,11 @@
-"""Filter patterns -> one mosaic frame, filling in live while the optimization runs."""
+"""Filter patterns -> display pixels (``deprocess``) and one mosaic frame, filling in live."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ..errors import ConvVizError
+from ..pixels import deprocess  # float images -> uint8; a leaf the engines' generate uses too
 from .frames import (
     GridLayout,
     _as_array,
@@ -17,7 +18,7 @@ from .frames import (
     tile,
 )
 
-__all__ = ["PLACEHOLDER_COLOR", "pattern_grid"]
+__all__ = ["PLACEHOLDER_COLOR", "deprocess", "pattern_grid"]
 
 #: A not-yet-computed filter: dark, yet distinct from the mosaic background.
 PLACEHOLDER_COLOR = (64, 64, 64, 255)
