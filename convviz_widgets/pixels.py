@@ -32,8 +32,16 @@ def deprocess(images, alive=None, display: str = "standardize") -> np.ndarray:
         if alive is not None:
             x[~np.asarray(alive, dtype=bool)] = 127.0
         return x.astype(np.uint8)
-    x = x - x.mean(axis=(1, 2, 3), keepdims=True)
-    x = x / (x.std(axis=(1, 2, 3), keepdims=True) + 1e-5)
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = x - x.mean(axis=(1, 2, 3), keepdims=True)
+        z = z / (z.std(axis=(1, 2, 3), keepdims=True) + 1e-5)
+    overflow = ~np.isfinite(z).all(axis=(1, 2, 3))
+    if overflow.any():  # values near float32's limit (a run about to diverge): scale first
+        big = x[overflow].astype(np.float64)
+        big /= np.abs(big).max(axis=(1, 2, 3), keepdims=True)
+        big -= big.mean(axis=(1, 2, 3), keepdims=True)
+        z[overflow] = big / (big.std(axis=(1, 2, 3), keepdims=True) + 1e-5)
+    x = z
     if alive is not None:
         x[~np.asarray(alive, dtype=bool)] = 0.0
     x = np.clip(x * 0.1 + 0.5, 0.0, 1.0) * 255.0

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..errors import ConvVizError
 from .backend import require_tensorflow
 from .feature_vis.ascent import PatternEngine
 from .feature_vis.parts import initial_images
@@ -139,14 +138,6 @@ class FilterPatterns(PatternEngine):
 
     def _describe_index_range(self):
         return f"layer {self.layer!r} has {self.num_filters} filters"
-
-    def _objective(self, recipe):
-        if len(self.shape) != 3:
-            raise ConvVizError(
-                f"layer: filter patterns need a layer with channels (h, w, C); layer "
-                f"{self.layer!r} outputs {self.shape}."
-            )
-        return super()._objective(recipe)
 
     def generate(self, filters, size: int = 150, steps: int = 40, step_size: float = 1.0,
                  seed: int = 0, callback: Callable | None = None, recipe="classic"):

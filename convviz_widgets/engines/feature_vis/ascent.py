@@ -51,6 +51,7 @@ class PatternEngine:
 
     what = "filters"  # the indices' argument name
     noun = "filter"  # what one index is
+    default_recipe = "classic"
     needs = "map"  # "map" (a layer's channels) or "score" (class scores)
     fixed_size: int | None = None
     preprocess: Callable | None = None  # applied to pixel-space images (e.g. x / 255)
@@ -185,16 +186,17 @@ class PatternEngine:
     # -- running -----------------------------------------------------------------------------
 
     def optimize(self, indices, size: int, steps: int = 40, step_size: float = 1.0,
-                 seed: int = 0, callback: Callable | None = None, recipe="classic") -> Patterns:
+                 seed: int = 0, callback: Callable | None = None, recipe=None) -> Patterns:
         """Float patterns (``Patterns``), one per index, all optimized as one batch.
 
         ``callback(step, patterns)`` runs after each step (1-based) with the ``Patterns`` so
-        far; returning False stops at once. A step that produces non-finite values stops the
+        far; returning False stops at once. ``recipe=None``: the engine's ``default_recipe``.
+        A step that produces non-finite values stops the
         run with ``Diverged``, which keeps the last finite patterns.
         """
         import tensorflow as tf
 
-        recipe = resolve_recipe(recipe)
+        recipe = resolve_recipe(self.default_recipe if recipe is None else recipe)
         indices = self._indices(indices)
         self._check(size, steps, step_size)
         self._objective(recipe)
@@ -233,7 +235,7 @@ class PatternEngine:
         return Patterns(shown.numpy(), alive if steps else None, param.display, self.losses, done)
 
     def generate(self, indices, size: int = 150, steps: int = 40, step_size: float = 1.0,
-                 seed: int = 0, callback: Callable | None = None, recipe="classic") -> np.ndarray:
+                 seed: int = 0, callback: Callable | None = None, recipe=None) -> np.ndarray:
         """uint8 (N, size, size, 3): ``optimize``, shown with ``pixels.deprocess``.
 
         ``callback(step, images_uint8)`` runs after each step (1-based); returning False

@@ -24,6 +24,7 @@ class ClassPatterns(PatternEngine):
     what = "classes"
     noun = "class"
     needs = "score"
+    default_recipe = "fourier"
 
     def __init__(self, model, score: str = "logit"):
         require_tensorflow()
