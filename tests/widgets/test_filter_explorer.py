@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from convviz_widgets import ConvVizError, FilterPatterns
+from convviz_widgets.engines.feature_vis import CLASSIC
 from convviz_widgets.render.frames import fit_size
 from convviz_widgets.render.patterns import pattern_grid
 from convviz_widgets.widgets import FilterExplorer
+from convviz_widgets.widgets.pattern_runner import Settings
 
 
 def single_frame(explorer, image):
@@ -66,7 +68,7 @@ def test_single_run_draws_live_and_ends_on_the_engine_result(recorder, fx, model
     assert isinstance(thread, threading.Thread) and thread.daemon
     assert fx.wait(30)
     want = engine.generate([live], size=32, steps=5, step_size=1.0, seed=0)[0]
-    np.testing.assert_array_equal(fx.cache[("c1", live, 5, 1.0, 32, 0)], want)
+    np.testing.assert_array_equal(fx.cache[Settings("c1", 5, 1.0, 32, 0, CLASSIC).key(live)], want)
     frames = recorder.frames(fx.canvas)
     assert len(frames) >= 5  # live frames during the run, live_interval=0
     np.testing.assert_array_equal(frames[-1], single_frame(fx, want))
@@ -117,7 +119,7 @@ def test_grid_fills_a_page_and_runs_only_the_missing_filters(recorder, fx, model
     assert calls == [[f for f in range(12) if f != 5]]
     engine = FilterPatterns(model, "c2")
     want = engine.generate(list(range(12)), size=32, steps=5, seed=0)
-    images = [fx.cache[("c2", f, 5, 1.0, 32, 0)] for f in range(12)]
+    images = [fx.cache[Settings("c2", 5, 1.0, 32, 0, CLASSIC).key(f)] for f in range(12)]
     np.testing.assert_array_equal(np.stack(images), want)  # noise depends on (seed, f) only
     frame, layout = pattern_grid(images, cols=8, pad=2, highlight=5, size=32)
     np.testing.assert_array_equal(recorder.last(fx.canvas), frame)
