@@ -113,8 +113,10 @@ def test_02_filter_patterns(tmp_path, monkeypatch):
     assert has(cells[2], "image/png")  # one filter
     grids = [o for o in cells[3].outputs if "image/png" in o.get("data", {})]
     assert len(grids) == 2  # the first two conv layers
-    assert has(cells[4], WIDGET)
-    assert " grid (" in text_of(cells[5])
+    assert has(cells[4], "image/png")  # classic and fourier side by side
+    assert has(cells[5], "image/png")  # class patterns
+    assert has(cells[6], WIDGET)
+    assert " grid (" in text_of(cells[7])
 
 
 @pytest.mark.slow
