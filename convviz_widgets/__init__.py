@@ -24,6 +24,7 @@ _LAZY = {
     "load_image": "engines",
     "load_model": "engines",
     "predict_top": "engines",
+    "image_folder": "scan",
     "sample_image": "engines",
     "sample_images": "engines",
     "ActivationExplorer": "widgets",
@@ -31,9 +32,9 @@ _LAZY = {
     "Dashboard": "widgets",
     "FilterExplorer": "widgets",
 }
-_SUBMODULES = ("datasets", "engines", "render", "widgets")
+_SUBMODULES = ("datasets", "engines", "render", "scan", "widgets")
 
-__all__ = ["ConvVizError", "__version__", "datasets", *_LAZY]
+__all__ = ["ConvVizError", "__version__", "datasets", "scan", *_LAZY]
 
 
 def __getattr__(name: str):
@@ -52,7 +53,7 @@ def __dir__():
 
 
 if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at run time
-    from . import datasets, engines, render, widgets  # noqa: F401
+    from . import datasets, engines, render, scan, widgets  # noqa: F401
     from .engines import (  # noqa: F401
         Activations,
         FilterPatterns,
@@ -65,4 +66,5 @@ if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at
         sample_image,
         sample_images,
     )
+    from .scan import image_folder  # noqa: F401
     from .widgets import ActivationExplorer, CamExplorer, Dashboard, FilterExplorer  # noqa: F401

@@ -21,6 +21,7 @@ _LAZY = {
     "load_model": "models",
     "num_classes": "models",
     "predict_top": "predictions",
+    "receptive_field": "geometry",
     "sample_image": "images",
     "sample_images": "images",
 }
@@ -43,7 +44,7 @@ def __dir__():
 if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at run time
     from .activations import Activations  # noqa: F401
     from .filter_patterns import FilterPatterns  # noqa: F401
-    from .geometry import CellCentres, cell_centres  # noqa: F401
+    from .geometry import CellCentres, cell_centres, receptive_field  # noqa: F401
     from .gradcam import GradCAM  # noqa: F401
     from .images import load_image, sample_image, sample_images  # noqa: F401
     from .models import class_names, conv_layers, load_model, num_classes  # noqa: F401
