@@ -51,7 +51,9 @@ def local_client(workers: int | None = None) -> distributed.Client:
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=None,  # no dashboard; the scheduler's small HTTP server (health,
+        # metrics) on a free port of 127.0.0.1, not 8787, which another cluster may hold
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         silence_logs=logging.ERROR,
         env={
             "TF_NUM_INTRAOP_THREADS": threads,
