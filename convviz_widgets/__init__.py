@@ -1,6 +1,8 @@
 """convviz_widgets: what did my convnet learn? Live, in the notebook.
 
-Engines (usable in scripts, no Jupyter needed): Activations, FilterPatterns, GradCAM.
+Engines (usable in scripts, no Jupyter needed): Activations, FilterPatterns, the CAM family
+(GradCAM, GradCAMPlusPlus, XGradCAM, LayerCAM, HiResCAM, ScoreCAM, EigenCAM; ``cam(model,
+method)``) and the faithfulness metrics (``metrics``).
 Widgets (ipywidgets + ipycanvas): ActivationExplorer, FilterExplorer, CamExplorer, Dashboard.
 
 Names are imported on first use: ``import convviz_widgets`` itself loads neither TensorFlow
@@ -19,6 +21,14 @@ _LAZY = {
     "Activations": "engines",
     "FilterPatterns": "engines",
     "GradCAM": "engines",
+    "GradCAMPlusPlus": "engines",
+    "XGradCAM": "engines",
+    "LayerCAM": "engines",
+    "HiResCAM": "engines",
+    "ScoreCAM": "engines",
+    "EigenCAM": "engines",
+    "CAM_METHODS": "engines",
+    "cam": "engines.cam",  # the factory (engines.cam is the package of the methods)
     "class_names": "engines",
     "conv_layers": "engines",
     "load_image": "engines",
@@ -32,9 +42,16 @@ _LAZY = {
     "Dashboard": "widgets",
     "FilterExplorer": "widgets",
 }
+<<<<<<< HEAD
 _SUBMODULES = ("datasets", "engines", "render", "scan", "widgets")
 
 __all__ = ["ConvVizError", "__version__", "datasets", "scan", *_LAZY]
+=======
+_SUBMODULES = ("datasets", "engines", "render", "widgets")
+_SUBMODULE_PATHS = {"metrics": "engines.metrics"}  # cvw.metrics: the faithfulness metrics
+
+__all__ = ["ConvVizError", "__version__", "datasets", "metrics", *_LAZY]
+>>>>>>> cam-engine
 
 
 def __getattr__(name: str):
@@ -42,6 +59,8 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     elif name in _SUBMODULES:
         value = importlib.import_module(f".{name}", __name__)
+    elif name in _SUBMODULE_PATHS:
+        value = importlib.import_module(f".{_SUBMODULE_PATHS[name]}", __name__)
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value
@@ -49,22 +68,34 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES) | set(_SUBMODULE_PATHS))
 
 
 if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at run time
     from . import datasets, engines, render, scan, widgets  # noqa: F401
     from .engines import (  # noqa: F401
+        CAM_METHODS,
         Activations,
+        EigenCAM,
         FilterPatterns,
         GradCAM,
+        GradCAMPlusPlus,
+        HiResCAM,
+        LayerCAM,
+        ScoreCAM,
+        XGradCAM,
         class_names,
         conv_layers,
         load_image,
         load_model,
+        metrics,  # noqa: F401
         predict_top,
         sample_image,
         sample_images,
     )
+<<<<<<< HEAD
     from .scan import image_folder  # noqa: F401
+=======
+    from .engines.cam import cam  # noqa: F401
+>>>>>>> cam-engine
     from .widgets import ActivationExplorer, CamExplorer, Dashboard, FilterExplorer  # noqa: F401

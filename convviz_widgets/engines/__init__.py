@@ -1,6 +1,7 @@
 """The three visualization engines and what they need: TensorFlow/Keras/numpy, no widgets.
 
-Names load on first use (PEP 562), so that the image helpers (``load_image``,
+``engines.cam`` is the CAM package (its factory is ``engines.cam.cam``, ``cvw.cam`` at the top
+level). Names load on first use (PEP 562), so that the image helpers (``load_image``,
 ``sample_image``, ``sample_images``) work without importing TensorFlow.
 """
 
@@ -11,9 +12,16 @@ from typing import TYPE_CHECKING
 
 _LAZY = {
     "Activations": "activations",
+    "CAM_METHODS": "cam",
+    "EigenCAM": "cam",
+    "GradCAMPlusPlus": "cam",
+    "HiResCAM": "cam",
+    "LayerCAM": "cam",
+    "ScoreCAM": "cam",
+    "XGradCAM": "cam",
     "CellCentres": "geometry",
     "FilterPatterns": "filter_patterns",
-    "GradCAM": "gradcam",
+    "GradCAM": "cam",
     "cell_centres": "geometry",
     "class_names": "models",
     "conv_layers": "models",
@@ -30,6 +38,8 @@ __all__ = sorted(_LAZY)
 
 
 def __getattr__(name: str):
+    if name == "metrics":  # the faithfulness metrics: a submodule, loaded on first use
+        return importlib.import_module(".metrics", __name__)
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
@@ -42,10 +52,20 @@ def __dir__():
 
 
 if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at run time
+    from . import metrics  # noqa: F401
     from .activations import Activations  # noqa: F401
+    from .cam import (  # noqa: F401
+        CAM_METHODS,
+        EigenCAM,
+        GradCAM,
+        GradCAMPlusPlus,
+        HiResCAM,
+        LayerCAM,
+        ScoreCAM,
+        XGradCAM,
+    )
     from .filter_patterns import FilterPatterns  # noqa: F401
     from .geometry import CellCentres, cell_centres, receptive_field  # noqa: F401
-    from .gradcam import GradCAM  # noqa: F401
     from .images import load_image, sample_image, sample_images  # noqa: F401
     from .models import class_names, conv_layers, load_model, num_classes  # noqa: F401
     from .predictions import predict_top  # noqa: F401
