@@ -42,16 +42,10 @@ _LAZY = {
     "Dashboard": "widgets",
     "FilterExplorer": "widgets",
 }
-<<<<<<< HEAD
 _SUBMODULES = ("datasets", "engines", "render", "scan", "widgets")
-
-__all__ = ["ConvVizError", "__version__", "datasets", "scan", *_LAZY]
-=======
-_SUBMODULES = ("datasets", "engines", "render", "widgets")
 _SUBMODULE_PATHS = {"metrics": "engines.metrics"}  # cvw.metrics: the faithfulness metrics
 
-__all__ = ["ConvVizError", "__version__", "datasets", "metrics", *_LAZY]
->>>>>>> cam-engine
+__all__ = ["ConvVizError", "__version__", "datasets", "metrics", "scan", *_LAZY]
 
 
 def __getattr__(name: str):
@@ -93,9 +87,6 @@ if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at
         sample_image,
         sample_images,
     )
-<<<<<<< HEAD
-    from .scan import image_folder  # noqa: F401
-=======
     from .engines.cam import cam  # noqa: F401
->>>>>>> cam-engine
+    from .scan import image_folder  # noqa: F401
     from .widgets import ActivationExplorer, CamExplorer, Dashboard, FilterExplorer  # noqa: F401
