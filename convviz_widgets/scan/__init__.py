@@ -38,6 +38,8 @@ def __dir__():
 
 
 if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at run time
+    from .cam_audit import cam_audit  # noqa: F401
     from .cluster import local_client  # noqa: F401
+    from .filter_atlas import filter_atlas  # noqa: F401
     from .images import ImageFolder, image_folder  # noqa: F401
     from .top_activations import TopActivations, top_activations  # noqa: F401
