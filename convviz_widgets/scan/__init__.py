@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 _LAZY = {
     "ImageFolder": "images",
-    "TopActivations": "top_activations",
-    "cam_audit": "cam_audit",
-    "filter_atlas": "filter_atlas",
+    "TopActivations": "top",
+    "cam_audit": "audit",
+    "filter_atlas": "atlas",
     "image_folder": "images",
     "local_client": "cluster",
-    "top_activations": "top_activations",
+    "top_activations": "top",
 }
 
 __all__ = sorted(_LAZY)
@@ -38,8 +38,8 @@ def __dir__():
 
 
 if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at run time
-    from .cam_audit import cam_audit  # noqa: F401
+    from .atlas import filter_atlas  # noqa: F401
+    from .audit import cam_audit  # noqa: F401
     from .cluster import local_client  # noqa: F401
-    from .filter_atlas import filter_atlas  # noqa: F401
     from .images import ImageFolder, image_folder  # noqa: F401
-    from .top_activations import TopActivations, top_activations  # noqa: F401
+    from .top import TopActivations, top_activations  # noqa: F401

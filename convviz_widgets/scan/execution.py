@@ -121,9 +121,20 @@ def execute(
     return run
 
 
-def _progress_bar(total: int, desc: str, enabled: bool):
-    from tqdm.auto import tqdm
+class _NoBar:
+    def update(self, _n):
+        pass
 
+    def close(self):
+        pass
+
+
+def _progress_bar(total: int, desc: str, enabled: bool):
+    """tqdm.auto: a widget in a notebook, text in a terminal (none without tqdm installed)."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return _NoBar()
     return tqdm(total=total, desc=desc, unit="batch", disable=not enabled, leave=False)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import ConvVizError
 from .execution import Task, execute
 from .fingerprint import model_fingerprint, settings_key
-from .top_activations import batches, check_count
+from .top import batches, check_count
 
 _VERSION = 1
 _ENGINES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

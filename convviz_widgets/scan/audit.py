@@ -18,7 +18,7 @@ from ..errors import ConvVizError
 from .execution import Task, execute
 from .fingerprint import callable_key, model_fingerprint, settings_key
 from .images import Source
-from .top_activations import batches, check_count
+from .top import batches, check_count
 
 METRICS = ("deletion", "insertion", "average_drop", "pointing_game")
 COLUMNS = (
