@@ -40,6 +40,7 @@ _LAZY = {
     "ActivationExplorer": "widgets",
     "CamExplorer": "widgets",
     "Dashboard": "widgets",
+    "DatasetExplorer": "widgets",
     "FilterExplorer": "widgets",
 }
 _SUBMODULES = ("datasets", "engines", "render", "scan", "widgets")
@@ -89,4 +90,10 @@ if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at
     )
     from .engines.cam import cam  # noqa: F401
     from .scan import image_folder  # noqa: F401
-    from .widgets import ActivationExplorer, CamExplorer, Dashboard, FilterExplorer  # noqa: F401
+    from .widgets import (  # noqa: F401
+        ActivationExplorer,
+        CamExplorer,
+        Dashboard,
+        DatasetExplorer,
+        FilterExplorer,
+    )
