@@ -20,9 +20,11 @@ import distributed
 from distributed import WorkerPlugin
 
 from ..errors import ConvVizError
+from .fingerprint import callable_key, settings_key
 
 _PLUGINS: dict[str, ModelPlugin] = {}
-_LOADED: dict[str, object] = {}
+_LOADED: dict[str, object] = {}  # fingerprint -> model, the most recently used last
+_KEEP_LOADED = 2  # models kept loaded per worker
 LOADS: dict[str, int] = {}  # how many times this process loaded each model (once, normally)
 _LOCK = threading.Lock()
 
@@ -78,31 +80,29 @@ class ModelPlugin(WorkerPlugin):
 
     idempotent = True
 
-    def __init__(self, fingerprint: str, data: bytes, preprocess, class_names):
+    def __init__(self, key: str, fingerprint: str, data: bytes, preprocess, class_names):
+        self.key = key  # the model's fingerprint and the preprocessing's key
         self.fingerprint = fingerprint
         self.data = data
         self.preprocess = preprocess
         self.class_names = class_names
 
-    @property
-    def name(self) -> str:
-        return f"convviz-model-{self.fingerprint}"
-
     def setup(self, worker=None):
-        _PLUGINS[self.fingerprint] = self
+        _PLUGINS[self.key] = self
 
     def teardown(self, worker=None):
-        _PLUGINS.pop(self.fingerprint, None)
+        _PLUGINS.pop(self.key, None)
         _LOADED.pop(self.fingerprint, None)
 
 
-def worker_model(fingerprint: str):
-    """(model, preprocess) on this worker, loaded from its plugin's bytes on first use."""
+def worker_model(key: str):
+    """(model, preprocess) on this worker; the model is loaded from the plugin's bytes once."""
     with _LOCK:
+        plugin = _PLUGINS.get(key)
+        if plugin is None:
+            raise ConvVizError(f"model: this worker was sent no model {key!r}.")
+        fingerprint = plugin.fingerprint
         if fingerprint not in _LOADED:
-            plugin = _PLUGINS.get(fingerprint)
-            if plugin is None:
-                raise ConvVizError(f"model: worker has no model with fingerprint {fingerprint}.")
             import keras
 
             from ..engines.models import ModelInfo, _register
@@ -112,14 +112,18 @@ def worker_model(fingerprint: str):
                 path.write_bytes(plugin.data)
                 model = keras.models.load_model(path, compile=False, safe_mode=True)
             _register(model, ModelInfo("scan", plugin.preprocess, plugin.class_names))
-            _LOADED[fingerprint] = model
+            while len(_LOADED) >= _KEEP_LOADED:
+                _LOADED.pop(next(iter(_LOADED)))
             LOADS[fingerprint] = LOADS.get(fingerprint, 0) + 1
-        return _LOADED[fingerprint], _PLUGINS[fingerprint].preprocess
+        else:
+            model = _LOADED.pop(fingerprint)
+        _LOADED[fingerprint] = model
+        return model, plugin.preprocess
 
 
-def remote(fingerprint: str, function, settings: dict, payload):
+def remote(key: str, function, settings: dict, payload):
     """What a worker runs for one task."""
-    model, preprocess = worker_model(fingerprint)
+    model, preprocess = worker_model(key)
     return function(model, preprocess, settings, payload)
 
 
@@ -132,8 +136,12 @@ def run_on_cluster(client, model, fingerprint, preprocess, function, settings, t
     first = next(tasks, None)
     if first is None:
         return
-    plugin = ModelPlugin(fingerprint, model_bytes(model), preprocess, model_info(model).class_names)
-    client.register_plugin(plugin, name=plugin.name)
+    key = f"{fingerprint}-{settings_key(callable_key(preprocess))[:12]}"
+    name = f"convviz-model-{key}"
+    if not client.run_on_scheduler(_has_plugin, name=name):  # sent once per cluster and model
+        info = model_info(model)
+        plugin = ModelPlugin(key, fingerprint, model_bytes(model), preprocess, info.class_names)
+        client.register_plugin(plugin, name=name)
     in_flight = 2 * max(1, sum(client.nthreads().values())) + 1
     futures: dict = {}
     done = distributed.as_completed()
@@ -142,7 +150,7 @@ def run_on_cluster(client, model, fingerprint, preprocess, function, settings, t
     def submit(task):
         future = client.submit(
             remote,
-            fingerprint,
+            key,
             function,
             settings,
             task.payload,
@@ -170,7 +178,17 @@ def run_on_cluster(client, model, fingerprint, preprocess, function, settings, t
     finally:
         if futures:
             client.cancel(list(futures))
-        try:
-            client.unregister_worker_plugin(plugin.name)
-        except Exception:  # a cluster going away must not hide the result
-            logging.getLogger(__name__).debug("could not unregister %s", plugin.name, exc_info=True)
+
+
+def _has_plugin(dask_scheduler=None, name=""):
+    return name in dask_scheduler.worker_plugins
+
+
+def forget_models(client) -> None:
+    """Remove every model this package sent to ``client``'s workers (they keep them otherwise,
+    so that the next scan of the same model on that cluster starts at once)."""
+    names = client.run_on_scheduler(
+        lambda dask_scheduler: [n for n in dask_scheduler.worker_plugins if n.startswith("convviz-model-")]
+    )
+    for name in names:
+        client.unregister_worker_plugin(name)

@@ -99,8 +99,8 @@ def test_a_worker_killed_mid_scan_the_scan_completes_correctly(model, client):
     assert pids[0] not in client.run(os.getpid).values()
     fingerprint = model_fingerprint(model)
     loads = client.run(lambda: dict(scan_cluster.LOADS))
-    # once per worker and scan (two scans on this client so far), never once per task
-    assert all(per.get(fingerprint, 0) <= 2 for per in loads.values())
+    # once per worker, whatever the number of scans and tasks (two scans, 30 tasks so far)
+    assert sorted(per.get(fingerprint, 0) for per in loads.values()) in ([0, 1], [1, 1])
 
 
 def test_on_the_cluster_bad_files_are_reported_too(model, client, tmp_path):
