@@ -33,6 +33,7 @@ def test_the_tutorials_are_all_there():
         "01_intermediate_activations",
         "02_filter_patterns",
         "03_grad_cam",
+        "04_datasets",
     ]
 
 
@@ -137,3 +138,20 @@ def test_03_grad_cam(tmp_path, monkeypatch):
     assert has(cells[7], "image/png")  # the deletion and insertion curves
     assert has(cells[8], WIDGET)
     assert text_of(cells[9]).startswith("Grad-CAM++ readout: deletion AUC ")
+
+
+@pytest.mark.slow
+def test_04_datasets(tmp_path, monkeypatch):
+    pytest.importorskip("pandas")
+    cells = execute(NOTEBOOK_DIR / "04_datasets.ipynb", tmp_path, monkeypatch)
+    assert text_of(cells[0]).splitlines() == [
+        "48 images; left out: {'broken.png': 'not an image file Pillow can read (expected PNG, "
+        "JPEG, GIF, BMP, TIFF, WebP, ...)'}"
+    ]
+    assert "indices (" in text_of(cells[1]) and ", 6), values (" in text_of(cells[1])
+    assert has(cells[1], "image/png")  # the pattern and its crops
+    printed = text_of(cells[2])
+    assert "gradcam" in printed and "layercam" in printed
+    assert printed.splitlines()[-1] == "rerun: computed 0 tasks, read 4 from the cache"
+    assert has(cells[3], WIDGET)
+    assert "crops of channel" in text_of(cells[4])

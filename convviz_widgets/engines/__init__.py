@@ -34,6 +34,7 @@ _LAZY = {
     "load_model": "models",
     "num_classes": "models",
     "predict_top": "predictions",
+    "receptive_field": "geometry",
     "sample_image": "images",
     "sample_images": "images",
 }
@@ -70,7 +71,7 @@ if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at
     )
     from .feature_vis import RECIPES, ClassPatterns, Diverged, Recipe, parts  # noqa: F401
     from .filter_patterns import FilterPatterns  # noqa: F401
-    from .geometry import CellCentres, cell_centres  # noqa: F401
+    from .geometry import CellCentres, cell_centres, receptive_field  # noqa: F401
     from .images import load_image, sample_image, sample_images  # noqa: F401
     from .models import class_names, conv_layers, load_model, num_classes  # noqa: F401
     from .predictions import predict_top  # noqa: F401
