@@ -26,6 +26,7 @@ _LAZY = {
     "predict_top": "engines",
     "sample_image": "engines",
     "sample_images": "engines",
+    "trained_samples": "engines",
     "ActivationExplorer": "widgets",
     "CamExplorer": "widgets",
     "Dashboard": "widgets",
@@ -64,5 +65,6 @@ if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at
         predict_top,
         sample_image,
         sample_images,
+        trained_samples,
     )
     from .widgets import ActivationExplorer, CamExplorer, Dashboard, FilterExplorer  # noqa: F401

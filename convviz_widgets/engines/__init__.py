@@ -23,6 +23,7 @@ _LAZY = {
     "predict_top": "predictions",
     "sample_image": "images",
     "sample_images": "images",
+    "trained_samples": "models",
 }
 
 __all__ = sorted(_LAZY)
@@ -31,6 +32,10 @@ __all__ = sorted(_LAZY)
 def __getattr__(name: str):
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _LAZY[name] != "images":
+        from .backend import import_tensorflow
+
+        import_tensorflow()  # TensorFlow's native startup log filtered (backend.py)
     value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     globals()[name] = value
     return value
@@ -46,5 +51,11 @@ if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at
     from .geometry import CellCentres, cell_centres  # noqa: F401
     from .gradcam import GradCAM  # noqa: F401
     from .images import load_image, sample_image, sample_images  # noqa: F401
-    from .models import class_names, conv_layers, load_model, num_classes  # noqa: F401
+    from .models import (  # noqa: F401
+        class_names,
+        conv_layers,
+        load_model,
+        num_classes,
+        trained_samples,
+    )
     from .predictions import predict_top  # noqa: F401

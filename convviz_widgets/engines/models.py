@@ -328,6 +328,23 @@ def class_names(model) -> list[str]:
     return list(names)
 
 
+def trained_samples(model) -> list[str]:
+    """The sample images (``sample_images()`` names) of the kind ``model`` was trained on.
+
+    The embedded default model: the generated shapes. A keras.applications ImageNet classifier:
+    the photos. Any other model: none known (an empty list).
+    """
+    from ..datasets import SHAPE_CLASSES
+    from .images import PHOTO_SAMPLES
+
+    info = model_info(model)
+    if info.source == DEFAULT_MODEL:
+        return list(SHAPE_CLASSES)
+    if info.source in APPLICATIONS and info.class_names is not None:
+        return list(PHOTO_SAMPLES)
+    return []
+
+
 def default_preprocess(model, preprocess=None) -> Callable:
     """``preprocess`` if given, else the model family's preprocessing (x / 255 by default)."""
     if preprocess is None:
