@@ -13,12 +13,14 @@ _LAZY = {
     "Activations": "activations",
     "CellCentres": "geometry",
     "FilterPatterns": "filter_patterns",
+    "ModelSpec": "models",
     "GradCAM": "gradcam",
     "cell_centres": "geometry",
     "class_names": "models",
     "conv_layers": "models",
     "load_image": "images",
     "load_model": "models",
+    "model_spec": "models",
     "num_classes": "models",
     "predict_top": "predictions",
     "sample_image": "images",
@@ -52,9 +54,11 @@ if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at
     from .gradcam import GradCAM  # noqa: F401
     from .images import load_image, sample_image, sample_images  # noqa: F401
     from .models import (  # noqa: F401
+        ModelSpec,
         class_names,
         conv_layers,
         load_model,
+        model_spec,
         num_classes,
         trained_samples,
     )

@@ -21,6 +21,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import ConvVizError
+from ..validation import check_index
 from .backend import require_tensorflow
 from .compiled import Compiled
 from .graph import flat_graph, free_size_extractor, producer
@@ -165,17 +166,8 @@ class FilterPatterns:
         items = [filters] if isinstance(filters, int | np.integer) else list(filters)
         if not items:
             raise ConvVizError("filters: expected at least one filter index, got none.")
-        out = []
-        for f in items:
-            if isinstance(f, bool) or not isinstance(f, int | np.integer):
-                raise ConvVizError(f"filters: expected integer filter indices, got {f!r}.")
-            if not 0 <= int(f) < self.num_filters:
-                raise ConvVizError(
-                    f"filters: layer {self.layer!r} has {self.num_filters} filters, expected "
-                    f"indices 0..{self.num_filters - 1}, got {int(f)}."
-                )
-            out.append(int(f))
-        return out
+        what = f"a filter of layer {self.layer!r}"
+        return [check_index("filters", f, self.num_filters, what) for f in items]
 
     def generate(
         self,

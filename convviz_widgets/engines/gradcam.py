@@ -31,6 +31,7 @@ import keras
 import numpy as np
 
 from ..errors import ConvVizError
+from ..validation import check_index
 from .backend import require_tensorflow
 from .batch import content_key, model_batch
 from .compiled import Compiled
@@ -260,18 +261,7 @@ class GradCAM:
         self.centres = self._centres[hw]
 
     def _class_indices(self, class_indices) -> np.ndarray:
-        out = []
-        for k in class_indices:
-            if isinstance(k, bool) or not isinstance(k, int | np.integer):
-                raise ConvVizError(
-                    f"class_index: expected an integer class index, got {type(k).__name__} {k!r}."
-                )
-            if not 0 <= int(k) < self.num_classes:
-                raise ConvVizError(
-                    f"class_index: expected 0..{self.num_classes - 1} "
-                    f"({self.num_classes} classes), got {int(k)}."
-                )
-            out.append(int(k))
+        out = [check_index("class_index", k, self.num_classes, "a class index") for k in class_indices]
         return np.asarray(out, dtype=np.int32)
 
     def compute(self, img, class_index=None) -> np.ndarray:
