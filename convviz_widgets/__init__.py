@@ -1,6 +1,8 @@
 """convviz_widgets: what did my convnet learn? Live, in the notebook.
 
-Engines (usable in scripts, no Jupyter needed): Activations, FilterPatterns, GradCAM.
+Engines (usable in scripts, no Jupyter needed): Activations, FilterPatterns, the CAM family
+(GradCAM, GradCAMPlusPlus, XGradCAM, LayerCAM, HiResCAM, ScoreCAM, EigenCAM; ``cam(model,
+method)``) and the faithfulness metrics (``metrics``).
 Widgets (ipywidgets + ipycanvas): ActivationExplorer, FilterExplorer, CamExplorer, Dashboard.
 
 Names are imported on first use: ``import convviz_widgets`` itself loads neither TensorFlow
@@ -19,6 +21,14 @@ _LAZY = {
     "Activations": "engines",
     "FilterPatterns": "engines",
     "GradCAM": "engines",
+    "GradCAMPlusPlus": "engines",
+    "XGradCAM": "engines",
+    "LayerCAM": "engines",
+    "HiResCAM": "engines",
+    "ScoreCAM": "engines",
+    "EigenCAM": "engines",
+    "CAM_METHODS": "engines",
+    "cam": "engines.cam",  # the factory (engines.cam is the package of the methods)
     "class_names": "engines",
     "conv_layers": "engines",
     "load_image": "engines",
@@ -33,8 +43,9 @@ _LAZY = {
     "FilterExplorer": "widgets",
 }
 _SUBMODULES = ("datasets", "engines", "render", "widgets")
+_SUBMODULE_PATHS = {"metrics": "engines.metrics"}  # cvw.metrics: the faithfulness metrics
 
-__all__ = ["ConvVizError", "__version__", "datasets", *_LAZY]
+__all__ = ["ConvVizError", "__version__", "datasets", "metrics", *_LAZY]
 
 
 def __getattr__(name: str):
@@ -42,6 +53,8 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     elif name in _SUBMODULES:
         value = importlib.import_module(f".{name}", __name__)
+    elif name in _SUBMODULE_PATHS:
+        value = importlib.import_module(f".{_SUBMODULE_PATHS[name]}", __name__)
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value
@@ -49,22 +62,31 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES) | set(_SUBMODULE_PATHS))
 
 
 if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at run time
     from . import datasets, engines, render, widgets  # noqa: F401
     from .engines import (  # noqa: F401
+        CAM_METHODS,
         Activations,
+        EigenCAM,
         FilterPatterns,
         GradCAM,
+        GradCAMPlusPlus,
+        HiResCAM,
+        LayerCAM,
+        ScoreCAM,
+        XGradCAM,
         class_names,
         conv_layers,
         load_image,
         load_model,
+        metrics,  # noqa: F401
         predict_top,
         sample_image,
         sample_images,
         trained_samples,
     )
+    from .engines.cam import cam  # noqa: F401
     from .widgets import ActivationExplorer, CamExplorer, Dashboard, FilterExplorer  # noqa: F401

@@ -1,6 +1,7 @@
 """The three visualization engines and what they need: TensorFlow/Keras/numpy, no widgets.
 
-Names load on first use (PEP 562), so that the image helpers (``load_image``,
+``engines.cam`` is the CAM package (its factory is ``engines.cam.cam``, ``cvw.cam`` at the top
+level). Names load on first use (PEP 562), so that the image helpers (``load_image``,
 ``sample_image``, ``sample_images``) work without importing TensorFlow.
 """
 
@@ -11,10 +12,17 @@ from typing import TYPE_CHECKING
 
 _LAZY = {
     "Activations": "activations",
+    "CAM_METHODS": "cam",
+    "EigenCAM": "cam",
+    "GradCAMPlusPlus": "cam",
+    "HiResCAM": "cam",
+    "LayerCAM": "cam",
+    "ScoreCAM": "cam",
+    "XGradCAM": "cam",
     "CellCentres": "geometry",
     "FilterPatterns": "filter_patterns",
+    "GradCAM": "cam",
     "ModelSpec": "models",
-    "GradCAM": "gradcam",
     "cell_centres": "geometry",
     "class_names": "models",
     "conv_layers": "models",
@@ -32,6 +40,8 @@ __all__ = sorted(_LAZY)
 
 
 def __getattr__(name: str):
+    if name == "metrics":  # the faithfulness metrics: a submodule, loaded on first use
+        return importlib.import_module(".metrics", __name__)
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     if _LAZY[name] != "images":
@@ -48,10 +58,20 @@ def __dir__():
 
 
 if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at run time
+    from . import metrics  # noqa: F401
     from .activations import Activations  # noqa: F401
+    from .cam import (  # noqa: F401
+        CAM_METHODS,
+        EigenCAM,
+        GradCAM,
+        GradCAMPlusPlus,
+        HiResCAM,
+        LayerCAM,
+        ScoreCAM,
+        XGradCAM,
+    )
     from .filter_patterns import FilterPatterns  # noqa: F401
     from .geometry import CellCentres, cell_centres  # noqa: F401
-    from .gradcam import GradCAM  # noqa: F401
     from .images import load_image, sample_image, sample_images  # noqa: F401
     from .models import (  # noqa: F401
         ModelSpec,

@@ -16,12 +16,11 @@ from .models import class_names, default_preprocess, load_model
 _PREDICT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def probabilities(model, img, preprocess=None) -> np.ndarray:
-    """Class probabilities (classes,) for one image; a sigmoid unit gives [1 - p, p]."""
+def probability_fn(model) -> Compiled:
+    """The compiled (n, H, W, 3) batch -> (n, classes) probabilities of ``model`` (cached)."""
     require_tensorflow()
     import tensorflow as tf
 
-    model = load_model(model)
     fn = _PREDICT.get(model)
     if fn is None:
         graph = flat_graph(model)
@@ -29,8 +28,14 @@ def probabilities(model, img, preprocess=None) -> np.ndarray:
         spec = tf.TensorSpec(graph.input.shape, tf.float32)
         fn = Compiled(lambda x: submodel(x, training=False), [spec])
         _PREDICT[model] = fn
+    return fn
+
+
+def probabilities(model, img, preprocess=None) -> np.ndarray:
+    """Class probabilities (classes,) for one image; a sigmoid unit gives [1 - p, p]."""
+    model = load_model(model)
     x = model_batch(model, img, default_preprocess(model, preprocess))
-    return fn(x).numpy()[0]
+    return probability_fn(model)(x).numpy()[0]
 
 
 def predict_top(model, img, k: int = 3, preprocess=None) -> list[tuple[int, str, float]]:

@@ -63,7 +63,7 @@ def test_binary_sigmoid_class_zero_is_the_complement():
     s = R - G  # weights (1, -1) / 4
     np.testing.assert_allclose(cam.compute(IMAGE, 1), np.maximum(s, 0) / np.maximum(s, 0).max())
     np.testing.assert_allclose(cam.compute(IMAGE, 0), np.maximum(-s, 0) / np.maximum(-s, 0).max())
-    with pytest.raises(cvw.ConvVizError, match=r"class_index: expected a class index in 0\.\.1, got 2"):
+    with pytest.raises(cvw.ConvVizError, match=r"0\.\.1 \(2 classes\), got 2"):
         cam.compute(IMAGE, 2)
 
 

@@ -1,0 +1,55 @@
+"""EigenCAM (Muhammad & Yeasin, 2020): the first principal component of the layer's maps.
+
+A as (h*w, C), centred per channel; the map is its projection on the first right singular
+vector, the sign chosen so that it correlates positively with sum_c A_c; ReLU, / max.
+Class-agnostic: no gradient, no class score; every class gets the same map.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import ConvVizError
+from .base import ACTIVATIONS, BaseCAM, normalize_np
+
+
+def eigen_map(a: np.ndarray) -> np.ndarray:
+    """(h, w) EigenCAM map of one image's maps ``a`` (h, w, C)."""
+    h, w, c = a.shape
+    m = a.reshape(h * w, c).astype(np.float64)
+    m -= m.mean(axis=0)
+    if not np.any(m):
+        return np.zeros((h, w), np.float32)
+    projection = m @ np.linalg.svd(m, full_matrices=False)[2][0]
+    total = a.sum(axis=-1).ravel()
+    if projection @ (total - total.mean()) < 0:
+        projection = -projection
+    return normalize_np(projection.reshape(h, w))
+
+
+class EigenCAM(BaseCAM):
+    """EigenCAM maps of one layer; ``class_index`` is checked but does not change the map."""
+
+    method = "eigencam"
+    needs = ACTIVATIONS
+    class_agnostic = True
+
+    def __init__(self, model, layer=None, preprocess=None):
+        super().__init__(model, layer, preprocess)
+
+    def _check_layer(self):
+        if self.channels < 2:
+            raise ConvVizError(
+                f"layer: EigenCAM needs a layer with at least 2 channels (a principal component "
+                f"of one channel is the channel itself), {self.layer!r} has {self.channels}."
+            )
+
+    def _forget_image(self):
+        self._map = None
+
+    def _maps_of(self, classes, callback=None):
+        if self._map is None:
+            self._map = eigen_map(self._features[0].numpy()[0])
+        if callback is not None:
+            callback(1, 1, self._map)
+        return np.repeat(self._map[None], len(classes), axis=0)

@@ -1,0 +1,281 @@
+"""How a CAM method gets what it needs from the model: the executors (no method maths here).
+
+A gradient method asks for the gradients of class scores with respect to the layer's maps A,
+either summed over the positions per channel (``GRADIENT_SUMS``) or at every position
+(``GRADIENTS``). Three ways to get them, fastest first:
+
+- fold: the head after the layer is ``[pooling] -> Flatten -> Dense -> rest`` (VGG16, the
+  tutorial's convnets). The image runs through the body once, A and the Dense's pre-activation
+  z are cached, and a class switch runs only ``rest`` backwards. Pooling's backward pass keeps
+  per-channel sums (max pooling routes each gradient to one input, average pooling spreads it
+  evenly), so
+
+      sum_yx d score / d A[y, x, c] = sum_d W1c[c, d] * d score / d z[d],
+      W1c[c, d] = sum over pooled positions p of W1[(p, c), d]
+
+  with W1 the Dense's kernel: the per-channel sums never touch W1 again (VGG16's fc1: 25088 x
+  4096 floats, 411 MB, against W1c's 8 MB). Per-position gradients read W1 once (dz @ W1^T)
+  and then run only the pooling's backward pass. W1c is folded when the engine is created:
+  make a new engine after changing the weights.
+- split: everything after the layer depends on the layer's output alone; A is cached and a
+  class switch runs the head (forward and backward) only.
+- tape: otherwise (e.g. a skip connection jumps over the layer) the whole model runs under the
+  tape, as many classes as asked for in one batch.
+
+A new image and one class run in ONE fused pass (``first``) for every executor: the forward
+pass that gives the scores also gives the gradients. Class indices are passed as tensors, so
+nothing retraces when the class changes.
+
+Masked forward passes (Score-CAM) and the activations alone (EigenCAM) need no gradients:
+``ForwardExecutor`` gives A and the scores in one pass, and the class probabilities of any
+batch of (masked) inputs through the compiled model.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from ..compiled import Compiled
+from ..graph import producer, unalias
+
+GRADIENT_SUMS = "gradient sums per channel"
+GRADIENTS = "gradients per position"
+MASKED_PASSES = "masked forward passes"
+ACTIVATIONS = "activations only"
+NEEDS = (GRADIENT_SUMS, GRADIENTS, MASKED_PASSES, ACTIVATIONS)
+
+_PASS_THROUGH = (  # identity at inference
+    keras.layers.Dropout,
+    keras.layers.GaussianNoise,
+    keras.layers.GaussianDropout,
+    keras.layers.AlphaDropout,
+)
+
+
+class _DenseFold:
+    """The head ``layer -> [pooling] -> Flatten -> Dense -> rest``, folded (see the module doc).
+
+    ``flat(a)`` is the Dense's input, ``z = flat @ kernel + bias`` its pre-activation,
+    ``scores(z)`` the class scores; ``sums_of(dz)`` (k, C) and ``grads_of(a, dz)``
+    (k, h, w, C) the gradients with respect to the layer's maps.
+    """
+
+    def __init__(self, graph, layer: str, scores: str):
+        import tensorflow as tf
+
+        names = list(graph.taps)
+        after = names[names.index(layer) + 1 : names.index(layer) + 8]
+        dense_name = next(
+            (n for n in after if isinstance(producer(graph.taps[n])[0], keras.layers.Dense)), None
+        )
+        if dense_name is None:
+            raise ValueError("no Dense layer right after the layer")
+        to_dense = graph.submodel((dense_name,), inputs=layer)  # ValueError if not a cut
+        self.rest = graph.submodel((scores,), inputs=dense_name)
+        chain = [
+            unalias(op)
+            for op in to_dense.operations
+            if not isinstance(op, keras.layers.InputLayer)
+        ]
+        kinds = []
+        for op in chain:
+            if isinstance(op, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
+                kinds.append("pool" if op.data_format == "channels_last" else "?")
+            elif isinstance(op, keras.layers.Flatten):
+                kinds.append("flatten" if op.data_format == "channels_last" else "?")
+            elif isinstance(op, keras.layers.Dense):
+                kinds.append("dense")
+            elif not isinstance(op, _PASS_THROUGH):
+                kinds.append("?")
+        if kinds not in (["pool", "flatten", "dense"], ["flatten", "dense"]):
+            raise ValueError(f"head is not [pooling] -> Flatten -> Dense: {kinds}")
+        self.dense = dense = chain[-1]
+        if getattr(dense, "quantization_mode", None) or len(dense.kernel.shape) != 2:
+            raise ValueError("the Dense layer is quantized or not 2-D")
+        channels = graph.tap(layer).shape[-1]
+        kernel = tf.convert_to_tensor(dense.kernel, tf.float32)
+        inputs, units = kernel.shape
+        if inputs % channels:
+            raise ValueError("the Dense input is not positions x channels")
+        self.units = units
+        self.w1c = tf.reduce_sum(tf.reshape(kernel, (inputs // channels, channels, units)), 0)
+        flat = producer(graph.tap(dense_name))[1][0]  # the Dense's input
+        flat_name = next((n for n, t in graph.taps.items() if t is flat), None)
+        if flat_name is None:
+            raise ValueError("the Dense layer's input is not a layer output")
+        self.flat = graph.submodel((flat_name,), inputs=layer)
+
+    def kernel(self):
+        import tensorflow as tf
+
+        return tf.cast(self.dense.kernel, tf.float32)
+
+    def z_of(self, flat):
+        import tensorflow as tf
+
+        z = tf.matmul(flat, self.kernel())
+        return z + self.dense.bias if self.dense.use_bias else z
+
+    def z(self, a):
+        return self.z_of(self.flat(a, training=False))
+
+    def scores(self, z):
+        return self.rest(self.dense.activation(z), training=False)
+
+    def sums_of(self, dz):
+        import tensorflow as tf
+
+        return tf.matmul(dz, self.w1c, transpose_b=True)
+
+    def grads_of(self, a, dz):
+        """d score / d a (k, h, w, C) from d score / d z (k, D): W1 read once, then pooling."""
+        import tensorflow as tf
+
+        tiled = tf.repeat(a, tf.shape(dz)[0], axis=0)
+        with tf.GradientTape() as tape:
+            tape.watch(tiled)
+            flat = self.flat(tiled, training=False)
+        return tape.gradient(flat, tiled, output_gradients=tf.matmul(dz, self.kernel(), transpose_b=True))
+
+
+def _class_total(tf, s, classes):
+    """Sum over the batch of row i's score for classes[i]: its gradient is each row's own."""
+    return tf.reduce_sum(tf.gather(s, classes, axis=1, batch_dims=1))
+
+
+def _pick(tf, s, k):
+    """Class ``k`` of a one-image score row, the top class when k < 0."""
+    return tf.where(k < 0, tf.argmax(s[0], output_type=tf.int32), k)
+
+
+class GradientExecutor:
+    """Gradients of class scores w.r.t. the layer's maps by the fastest way the graph allows.
+
+    ``forward(x) -> (features, scores)``; ``gradients(*features, classes) -> (a, g)`` for
+    the cached features; ``first(x, k) -> (features, scores, a, g)`` for a new image. ``a`` is
+    (1, h, w, C); ``g`` is (k, C) sums when ``sums_only``, else (k, h, w, C). All are plain
+    TensorFlow code for the caller to compile.
+    """
+
+    def __init__(self, graph, layer: str, score: str, sums_only: bool):
+        import tensorflow as tf
+
+        self.sums_only = sums_only
+        scores = "@" + score
+        a_spec = tf.TensorSpec((None, *graph.tap(layer).shape[1:]), tf.float32)
+        x_spec = tf.TensorSpec(graph.input.shape, tf.float32)
+        try:
+            self.body = graph.submodel((layer,))
+            self.head = graph.submodel((scores,), inputs=layer)
+        except ValueError:  # the layer is not a cut of the graph: no separate head
+            self.body = self.head = None
+        self.split = self.head is not None
+        self.fold = None
+        if self.split:
+            try:
+                self.fold = _DenseFold(graph, layer, scores)
+            except ValueError:  # not a [pooling] -> Flatten -> Dense head
+                pass
+        if self.fold is not None:
+            self.mode = "fold"
+            self.feature_specs = [a_spec, tf.TensorSpec((None, self.fold.units), tf.float32)]
+        elif self.split:
+            self.mode = "split"
+            self.feature_specs = [a_spec]
+        else:
+            self.mode = "tape"
+            self.full = graph.submodel((layer, scores))
+            self.feature_specs = [x_spec]
+
+    def _reduce(self, tf, g):
+        return tf.reduce_sum(g, axis=(1, 2)) if self.sums_only else g
+
+    def forward(self, x):
+        if self.mode == "fold":
+            a = self.body(x, training=False)
+            z = self.fold.z(a)
+            return (a, z), self.fold.scores(z)
+        if self.mode == "split":
+            a = self.body(x, training=False)
+            return (a,), self.head(a, training=False)
+        _, s = self.full(x, training=False)
+        return (x,), s
+
+    def gradients(self, *args):
+        import tensorflow as tf
+
+        *features, classes = args
+        n = tf.shape(classes)[0]
+        if self.mode == "fold":
+            a, z = features
+            tiled = tf.repeat(z, n, axis=0)
+            with tf.GradientTape() as tape:
+                tape.watch(tiled)
+                total = _class_total(tf, self.fold.scores(tiled), classes)
+            dz = tape.gradient(total, tiled)
+            return a, self.fold.sums_of(dz) if self.sums_only else self.fold.grads_of(a, dz)
+        if self.mode == "split":
+            (a,) = features
+            tiled = tf.repeat(a, n, axis=0)
+            with tf.GradientTape() as tape:
+                tape.watch(tiled)
+                total = _class_total(tf, self.head(tiled, training=False), classes)
+            return a, self._reduce(tf, tape.gradient(total, tiled))
+        (x,) = features
+        tiled = tf.repeat(x, n, axis=0)
+        with tf.GradientTape() as tape:
+            tape.watch(tiled)
+            a, s = self.full(tiled, training=False)
+            total = _class_total(tf, s, classes)
+        return a[:1], self._reduce(tf, tape.gradient(total, a))
+
+    def first(self, x, k):
+        """A new image and one class (k < 0: the top one) in ONE pass."""
+        import tensorflow as tf
+
+        if self.mode == "fold" and self.sums_only:
+            a = self.body(x, training=False)
+            z = self.fold.z(a)
+            with tf.GradientTape() as tape:
+                tape.watch(z)
+                s = self.fold.scores(z)
+                score = s[0, _pick(tf, s, k)]
+            return (a, z), s, a, self.fold.sums_of(tape.gradient(score, z))
+        if self.mode in ("fold", "split"):
+            # body, head and gradient in one pass: the head runs forward once, not once for
+            # the scores and once for the gradient
+            a = self.body(x, training=False)
+            with tf.GradientTape() as tape:
+                tape.watch(a)
+                if self.mode == "fold":
+                    z = self.fold.z(a)
+                    s = self.fold.scores(z)
+                else:
+                    s = self.head(a, training=False)
+                score = s[0, _pick(tf, s, k)]
+            g = self._reduce(tf, tape.gradient(score, a))
+            return ((a, z) if self.mode == "fold" else (a,)), s, a, g
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            a, s = self.full(x, training=False)
+            score = s[0, _pick(tf, s, k)]
+        return (x,), s, a, self._reduce(tf, tape.gradient(score, a))
+
+
+class ForwardExecutor:
+    """The layer's maps and the class scores in one pass; class probabilities of input batches."""
+
+    def __init__(self, graph, layer: str, score: str):
+        import tensorflow as tf
+
+        self.split, self.fold = False, None
+        self.mode = "forward"
+        self.both = graph.submodel((layer, "@" + score))
+        probabilities = graph.submodel(("@probability",))
+        spec = tf.TensorSpec(graph.input.shape, tf.float32)
+        # (n, H, W, 3) model inputs -> (n, classes) probabilities, compiled once for any n
+        self.probabilities = Compiled(lambda x: probabilities(x, training=False), [spec])
+
+    def forward(self, x):
+        a, s = self.both(x, training=False)
+        return (a,), s
