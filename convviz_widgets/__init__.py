@@ -1,8 +1,9 @@
 """convviz_widgets: what did my convnet learn? Live, in the notebook.
 
-Engines (usable in scripts, no Jupyter needed): Activations, FilterPatterns, the CAM family
-(GradCAM, GradCAMPlusPlus, XGradCAM, LayerCAM, HiResCAM, ScoreCAM, EigenCAM; ``cam(model,
-method)``) and the faithfulness metrics (``metrics``).
+Engines (usable in scripts, no Jupyter needed): Activations, FilterPatterns, ClassPatterns
+(feature visualization recipes: Recipe and its parts), the CAM family (GradCAM,
+GradCAMPlusPlus, XGradCAM, LayerCAM, HiResCAM, ScoreCAM, EigenCAM; ``cam(model, method)``)
+and the faithfulness metrics (``metrics``).
 Widgets (ipywidgets + ipycanvas): ActivationExplorer, FilterExplorer, CamExplorer, Dashboard.
 
 Names are imported on first use: ``import convviz_widgets`` itself loads neither TensorFlow
@@ -19,6 +20,11 @@ from .errors import ConvVizError
 
 _LAZY = {
     "Activations": "engines",
+    "ClassPatterns": "engines",
+    "Diverged": "engines",
+    "RECIPES": "engines",
+    "Recipe": "engines",
+    "parts": "engines",
     "FilterPatterns": "engines",
     "GradCAM": "engines",
     "GradCAMPlusPlus": "engines",
@@ -69,7 +75,10 @@ if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at
     from . import datasets, engines, render, widgets  # noqa: F401
     from .engines import (  # noqa: F401
         CAM_METHODS,
+        RECIPES,
         Activations,
+        ClassPatterns,
+        Diverged,
         EigenCAM,
         FilterPatterns,
         GradCAM,
@@ -83,6 +92,7 @@ if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at
         load_image,
         load_model,
         metrics,  # noqa: F401
+        parts,
         predict_top,
         sample_image,
         sample_images,

@@ -20,6 +20,11 @@ _LAZY = {
     "ScoreCAM": "cam",
     "XGradCAM": "cam",
     "CellCentres": "geometry",
+    "ClassPatterns": "feature_vis",
+    "Diverged": "feature_vis",
+    "Recipe": "feature_vis",
+    "RECIPES": "feature_vis",
+    "parts": "feature_vis",
     "FilterPatterns": "filter_patterns",
     "GradCAM": "cam",
     "ModelSpec": "models",
@@ -70,6 +75,7 @@ if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at
         ScoreCAM,
         XGradCAM,
     )
+    from .feature_vis import RECIPES, ClassPatterns, Diverged, Recipe, parts  # noqa: F401
     from .filter_patterns import FilterPatterns  # noqa: F401
     from .geometry import CellCentres, cell_centres  # noqa: F401
     from .images import load_image, sample_image, sample_images  # noqa: F401

@@ -24,7 +24,7 @@ from .frames import (
     upscale,
 )
 from .overlay import heatmap_frame, overlay, place_heatmap, superimpose_additive
-from .patterns import pattern_grid
+from .patterns import deprocess, pattern_grid
 
 __all__ = [
     "ACTIVATION_COLORMAP",
@@ -36,6 +36,7 @@ __all__ = [
     "channel_frame",
     "colorize",
     "colormap_lut",
+    "deprocess",
     "draw_highlight",
     "encode_png",
     "fit_size",

@@ -4,7 +4,8 @@ import pytest
 from keras import layers
 
 import convviz_widgets as cvw
-from convviz_widgets.engines.filter_patterns import deprocess, initial_images
+from convviz_widgets.engines.filter_patterns import initial_images
+from convviz_widgets.render.patterns import deprocess
 
 
 def linear_model(kernel):
@@ -84,10 +85,10 @@ def test_fixed_size_top_still_allows_any_size():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"filters": [16]}, r"filters: expected a filter of layer 'c2' in 0\.\.15, got 16"),
+        ({"filters": [16]}, r"has 16 filters, expected indices 0\.\.15, got 16"),
         ({"filters": [-1]}, "got -1"),
         ({"filters": []}, "at least one"),
-        ({"filters": [0.5]}, r"filters: expected a filter of layer 'c2' in 0\.\.15 \(an integer\), got float 0.5"),
+        ({"filters": [0.5]}, "integer filter indices"),
         ({"filters": [0], "size": 3}, "size: expected"),
         ({"filters": [0], "steps": -1}, "steps"),
         ({"filters": [0], "step_size": float("nan")}, "step_size"),
