@@ -40,18 +40,20 @@ _LAZY = {
     "load_image": "engines",
     "load_model": "engines",
     "predict_top": "engines",
+    "image_folder": "scan",
     "sample_image": "engines",
     "sample_images": "engines",
     "trained_samples": "engines",
     "ActivationExplorer": "widgets",
     "CamExplorer": "widgets",
     "Dashboard": "widgets",
+    "DatasetExplorer": "widgets",
     "FilterExplorer": "widgets",
 }
-_SUBMODULES = ("datasets", "engines", "render", "widgets")
+_SUBMODULES = ("datasets", "engines", "render", "scan", "widgets")
 _SUBMODULE_PATHS = {"metrics": "engines.metrics"}  # cvw.metrics: the faithfulness metrics
 
-__all__ = ["ConvVizError", "__version__", "datasets", "metrics", *_LAZY]
+__all__ = ["ConvVizError", "__version__", "datasets", "metrics", "scan", *_LAZY]
 
 
 def __getattr__(name: str):
@@ -72,7 +74,7 @@ def __dir__():
 
 
 if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at run time
-    from . import datasets, engines, render, widgets  # noqa: F401
+    from . import datasets, engines, render, scan, widgets  # noqa: F401
     from .engines import (  # noqa: F401
         CAM_METHODS,
         RECIPES,
@@ -99,4 +101,11 @@ if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at
         trained_samples,
     )
     from .engines.cam import cam  # noqa: F401
-    from .widgets import ActivationExplorer, CamExplorer, Dashboard, FilterExplorer  # noqa: F401
+    from .scan import image_folder  # noqa: F401
+    from .widgets import (  # noqa: F401
+        ActivationExplorer,
+        CamExplorer,
+        Dashboard,
+        DatasetExplorer,
+        FilterExplorer,
+    )

@@ -256,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--no-browser", action="store_true", help="do not open a web browser at the URL"
     )
+    from .scan.command import add_parser as add_scan_parser
+
+    add_scan_parser(commands)
     return parser
 
 
@@ -472,6 +475,21 @@ def run_render(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- scan
+
+
+def run_scan(args) -> int:
+    from .scan.command import run
+
+    images = getattr(args, "images", None)
+    if images is not None and not images.expanduser().is_dir():
+        raise CommandError(f"--images: expected a folder of images, got {str(images)!r}")
+    _import_tensorflow_quietly()
+    for path in run(args, _save, _out_dir, _slug):
+        print(path)
+    return 0
+
+
 # --------------------------------------------------------------------------- demo
 
 
@@ -622,6 +640,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "demo":
             return run_demo(args)
+        if args.command == "scan":
+            return run_scan(args)
         return run_render(args)
     except (ConvVizError, CommandError) as exc:
         return _fail(str(exc))

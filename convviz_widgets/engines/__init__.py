@@ -36,6 +36,7 @@ _LAZY = {
     "model_spec": "models",
     "num_classes": "models",
     "predict_top": "predictions",
+    "receptive_field": "geometry",
     "sample_image": "images",
     "sample_images": "images",
     "trained_samples": "models",
@@ -77,7 +78,7 @@ if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at
     )
     from .feature_vis import RECIPES, ClassPatterns, Diverged, Recipe, parts  # noqa: F401
     from .filter_patterns import FilterPatterns  # noqa: F401
-    from .geometry import CellCentres, cell_centres  # noqa: F401
+    from .geometry import CellCentres, cell_centres, receptive_field  # noqa: F401
     from .images import load_image, sample_image, sample_images  # noqa: F401
     from .models import (  # noqa: F401
         ModelSpec,
