@@ -484,7 +484,9 @@ def run_scan(args) -> int:
     images = getattr(args, "images", None)
     if images is not None and not images.expanduser().is_dir():
         raise CommandError(f"--images: expected a folder of images, got {str(images)!r}")
-    _import_tensorflow_quietly()
+    from .engines.backend import import_tensorflow
+
+    import_tensorflow()
     for path in run(args, _save, _out_dir, _slug):
         print(path)
     return 0
