@@ -43,6 +43,7 @@ _LAZY = {
     "image_folder": "scan",
     "sample_image": "engines",
     "sample_images": "engines",
+    "trained_samples": "engines",
     "ActivationExplorer": "widgets",
     "CamExplorer": "widgets",
     "Dashboard": "widgets",
@@ -97,6 +98,7 @@ if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at
         predict_top,
         sample_image,
         sample_images,
+        trained_samples,
     )
     from .engines.cam import cam  # noqa: F401
     from .scan import image_folder  # noqa: F401

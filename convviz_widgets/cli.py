@@ -551,7 +551,9 @@ def run_render(args) -> int:
     uses_image = args.kind not in ("filters", "classes")
     if uses_image:
         _check_image_path(args.image)  # a typo in a path fails at once, before TensorFlow loads
-    _import_tensorflow_quietly()
+    from .engines.backend import import_tensorflow
+
+    import_tensorflow()  # its native startup log would bury the one line that matters
     image, name = _load_image(args.image) if uses_image else (None, None)
     model = cvw.load_model(args.model)
     if args.kind == "activations":
@@ -576,7 +578,9 @@ def run_scan(args) -> int:
     images = getattr(args, "images", None)
     if images is not None and not images.expanduser().is_dir():
         raise CommandError(f"--images: expected a folder of images, got {str(images)!r}")
-    _import_tensorflow_quietly()
+    from .engines.backend import import_tensorflow
+
+    import_tensorflow()
     for path in run(args, _save, _out_dir, _slug):
         print(path)
     return 0
@@ -719,42 +723,6 @@ def _stop(child: subprocess.Popen) -> None:
 
 
 # --------------------------------------------------------------------------- main
-
-# TensorFlow's native startup lines (absl "I0000 ..." / "E0000 ...", and the note that precedes
-# them) ignore TF_CPP_MIN_LOG_LEVEL in TF 2.21; on a command line they bury the one line that
-# matters. Other native output is passed through.
-_TF_NOISE = re.compile(
-    r"^(?:[IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\] |WARNING: All log messages before absl"
-    r"|To enable the following instructions: .* rebuild TensorFlow with)"
-)
-
-
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow (and start its devices) with its native startup log filtered out.
-
-    Only effective when nothing imported TensorFlow before ``main`` ran.
-    """
-    if "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as log:
-        os.dup2(log.fileno(), 2)
-        try:
-            import keras  # noqa: F401
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            log.seek(0)
-            for line in log.read().decode(errors="replace").splitlines(keepends=True):
-                if not _TF_NOISE.match(line):
-                    sys.stderr.write(line)
-            sys.stderr.flush()
-
-
 
 def main(argv=None) -> int:
     """Entry point of ``convviz-widgets``; returns the exit status."""
