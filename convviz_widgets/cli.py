@@ -2,6 +2,8 @@
 
     convviz-widgets render activations --image cat --out figures/
     convviz-widgets render filters --layer conv2d --size 64 --steps 40
+    convviz-widgets render filters --layer conv2d_4 --recipe fourier
+    convviz-widgets render classes --steps 100
     convviz-widgets render gradcam --image photo.jpg --model vgg16 --class 281
     convviz-widgets render gradcam --method all --metrics
     convviz-widgets demo --port 8866
@@ -49,6 +51,16 @@ class _Parser(argparse.ArgumentParser):
 # --------------------------------------------------------------------------- arguments
 
 
+def _recipe_argument(parser, default: str) -> None:
+    from .engines.feature_vis.recipe import RECIPES
+
+    parser.add_argument(
+        "--recipe", choices=sorted(RECIPES), default=default,
+        help="classic: the book's gradient ascent on pixels; fourier: a decorrelated Fourier "
+        "basis, random jitter/scale/rotation and Adam (Olah et al. 2017); default: %(default)s",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
@@ -63,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = commands.add_parser(
         "render",
-        help="write PNG figures (activation grids, filter patterns, Grad-CAM overlay)",
+        help="write PNG figures (activation grids, filter and class patterns, Grad-CAM overlay)",
         description="Write PNG figures for slides and reports. Prints the paths it wrote.",
     )
     kinds = render.add_subparsers(dest="kind", metavar="FIGURE", required=True)
@@ -151,6 +163,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--step-size", type=float, default=1.0, metavar="S", help="step size; default: 1.0"
     )
     fil.add_argument("--seed", type=int, default=0, help="seed of the starting noise; default: 0")
+    _recipe_argument(fil, "classic")
+
+    cls = kinds.add_parser(
+        "classes",
+        parents=[common],
+        help="one pattern per class: the image that maximizes each class score",
+        description="Render class patterns (Simonyan et al. 2013): for each class, the image "
+        "optimized to raise its score, all classes as one batch, tiled 8 per row. --image is "
+        "not used.",
+    )
+    cls.add_argument(
+        "--class", dest="classes", action="append", metavar="K|NAME",
+        help="only this class (index or name; repeat for several); default: every class",
+    )
+    cls.add_argument(
+        "--size", type=int, metavar="PX",
+        help="side of each pattern in pixels; default: the model's input size (else 150)",
+    )
+    cls.add_argument(
+        "--steps", type=int, default=100, metavar="N", help="optimization steps; default: 100"
+    )
+    cls.add_argument(
+        "--step-size", type=float, default=1.0, metavar="S",
+        help="multiplies the recipe's learning rate; default: 1.0",
+    )
+    cls.add_argument("--seed", type=int, default=0, help="seed of the start; default: 0")
+    cls.add_argument(
+        "--score", choices=("logit", "probability"), default="logit",
+        help="the class score maximized: before or after the final softmax; default: logit",
+    )
+    _recipe_argument(cls, "fourier")
 
     from .engines.cam import CAM_METHODS
 
@@ -239,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--no-browser", action="store_true", help="do not open a web browser at the URL"
     )
+    from .scan.command import add_parser as add_scan_parser
+
+    add_scan_parser(commands)
     return parser
 
 
@@ -328,11 +374,34 @@ def render_filters(args, model) -> list[Path]:
         step_size=args.step_size,
         seed=args.seed,
         callback=progress,
+        recipe=args.recipe,
     )
     progress.done()
     grid, _ = pattern_grid(patterns, cols=8, pad=2)
     out = _out_dir(args.out)
-    return [_save(grid, out / f"filters_{_slug(engine.layer)}.png")]
+    suffix = "" if args.recipe == "classic" else f"_{args.recipe}"
+    return [_save(grid, out / f"filters_{_slug(engine.layer)}{suffix}.png")]
+
+
+def render_classes(args, model) -> list[Path]:
+    import convviz_widgets as cvw
+
+    from .render import pattern_grid
+
+    names = cvw.class_names(model)
+    engine = cvw.ClassPatterns(model, score=args.score)
+    classes = (list(range(len(names))) if not args.classes
+               else [_class_index(value, names) for value in args.classes])
+    progress = _Progress(f"{len(classes)} classes", args.steps)
+    patterns = engine.generate(
+        classes, size=args.size, steps=args.steps, step_size=args.step_size, seed=args.seed,
+        callback=progress, recipe=args.recipe,
+    )
+    progress.done()
+    grid, _ = pattern_grid(patterns, cols=min(8, len(classes)), pad=2)
+    out = _out_dir(args.out)
+    print("classes: " + ", ".join(f"{k} {names[k]}" for k in classes))
+    return [_save(grid, out / f"classes_{args.recipe}.png")]
 
 
 def _first_conv_layer(model) -> str:
@@ -481,18 +550,40 @@ def faithfulness_line(model, image, heatmap, class_index: int, steps: int) -> st
 def run_render(args) -> int:
     import convviz_widgets as cvw
 
-    if args.kind != "filters":
+    uses_image = args.kind not in ("filters", "classes")
+    if uses_image:
         _check_image_path(args.image)  # a typo in a path fails at once, before TensorFlow loads
-    _import_tensorflow_quietly()
-    image, name = (None, None) if args.kind == "filters" else _load_image(args.image)
+    from .engines.backend import import_tensorflow
+
+    import_tensorflow()  # its native startup log would bury the one line that matters
+    image, name = _load_image(args.image) if uses_image else (None, None)
     model = cvw.load_model(args.model)
     if args.kind == "activations":
         written = render_activations(args, model, image, name)
     elif args.kind == "filters":
         written = render_filters(args, model)
+    elif args.kind == "classes":
+        written = render_classes(args, model)
     else:
         written = render_gradcam(args, model, image, name)
     for path in written:
+        print(path)
+    return 0
+
+
+# --------------------------------------------------------------------------- scan
+
+
+def run_scan(args) -> int:
+    from .scan.command import run
+
+    images = getattr(args, "images", None)
+    if images is not None and not images.expanduser().is_dir():
+        raise CommandError(f"--images: expected a folder of images, got {str(images)!r}")
+    from .engines.backend import import_tensorflow
+
+    import_tensorflow()
+    for path in run(args, _save, _out_dir, _slug):
         print(path)
     return 0
 
@@ -635,42 +726,6 @@ def _stop(child: subprocess.Popen) -> None:
 
 # --------------------------------------------------------------------------- main
 
-# TensorFlow's native startup lines (absl "I0000 ..." / "E0000 ...", and the note that precedes
-# them) ignore TF_CPP_MIN_LOG_LEVEL in TF 2.21; on a command line they bury the one line that
-# matters. Other native output is passed through.
-_TF_NOISE = re.compile(
-    r"^(?:[IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\] |WARNING: All log messages before absl"
-    r"|To enable the following instructions: .* rebuild TensorFlow with)"
-)
-
-
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow (and start its devices) with its native startup log filtered out.
-
-    Only effective when nothing imported TensorFlow before ``main`` ran.
-    """
-    if "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as log:
-        os.dup2(log.fileno(), 2)
-        try:
-            import keras  # noqa: F401
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            log.seek(0)
-            for line in log.read().decode(errors="replace").splitlines(keepends=True):
-                if not _TF_NOISE.match(line):
-                    sys.stderr.write(line)
-            sys.stderr.flush()
-
-
-
 def main(argv=None) -> int:
     """Entry point of ``convviz-widgets``; returns the exit status."""
     parser = build_parser()
@@ -683,6 +738,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "demo":
             return run_demo(args)
+        if args.command == "scan":
+            return run_scan(args)
         return run_render(args)
     except (ConvVizError, CommandError) as exc:
         return _fail(str(exc))

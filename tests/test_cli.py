@@ -172,9 +172,30 @@ def test_filters_grid(model, tmp_path, capsys):
     assert len({c.tobytes() for c in lively}) == len(lively)  # each filter has its own pattern
 
 
+def test_filters_fourier_and_class_patterns(model, tmp_path, capsys):
+    argv = ["render", "filters", "--layer", "conv2d_2", "--count", "4", "--size", "32",
+            "--steps", "3", "--recipe", "fourier", "--out", tmp_path]  # fmt: skip
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    assert out == [str(tmp_path / "filters_conv2d_2_fourier.png")]
+    expected = cvw.FilterPatterns(model, "conv2d_2").generate(range(4), size=32, steps=3, recipe="fourier")
+    np.testing.assert_array_equal(png(out[0]), render.pattern_grid(expected, cols=8, pad=2)[0])
+
+    argv = ["render", "classes", "--class", "star", "--class", "1", "--size", "48", "--steps", "3",
+            "--out", tmp_path]  # fmt: skip
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    assert out == ["classes: 3 star, 1 square", str(tmp_path / "classes_fourier.png")]
+    expected = cvw.ClassPatterns(model).generate([3, 1], size=48, steps=3)
+    np.testing.assert_array_equal(png(out[1]), render.pattern_grid(expected, cols=2, pad=2)[0])
+
+
 @pytest.mark.parametrize(
     ("argv", "code", "words"),
     [
+        (["render", "classes", "--class", "zebra"], 1, "--class"),
+        (["render", "classes", "--steps", "-1"], 1, "steps"),
+        (["render", "filters", "--recipe", "lucid"], 2, "invalid choice"),
         (["render", "gradcam", "--image", "no/such/photo.jpg"], 1, "no such file"),
         (["render", "activations", "--image", "kitten"], 1, "sample image"),
         (["render", "gradcam", "--model", "no-such-model"], 1, "unknown model name"),

@@ -67,8 +67,11 @@ def _window(op):
 
 
 def _slide(axis, k, s, d, padding):
-    """An axis (origin, step, size) through a k-wide window with stride s and dilation d."""
-    origin, step, n = axis
+    """An axis (origin, step, size, extent) through a k-wide window, stride s, dilation d.
+
+    ``extent`` is the width in pixels of one cell's receptive field along the axis.
+    """
+    origin, step, n, extent = axis
     if padding == "valid":
         out, before = (n - d * (k - 1) - 1) // s + 1, 0
     elif padding == "same":  # TensorFlow's rule: the extra padding goes after
@@ -78,17 +81,17 @@ def _slide(axis, k, s, d, padding):
         return None
     if out < 1:
         return None
-    return origin + step * (d * (k - 1) / 2 - before), step * s, out
+    return origin + step * (d * (k - 1) / 2 - before), step * s, out, extent + step * d * (k - 1)
 
 
 def _geometry(tensor, graph_input, input_hw, memo):
-    """((origin, step, size) for y, the same for x) of a 4-D tensor's cells, or None."""
+    """((origin, step, size, extent) for y, the same for x) of a 4-D tensor's cells, or None."""
     key = id(tensor)
     if key in memo:
         return memo[key]
     memo[key] = None  # guards against cycles; replaced below
     if tensor is graph_input:
-        result = ((0.0, 1.0, input_hw[0]), (0.0, 1.0, input_hw[1]))
+        result = ((0.0, 1.0, input_hw[0], 1.0), (0.0, 1.0, input_hw[1], 1.0))
     else:
         result = _through(tensor, graph_input, input_hw, memo)
     memo[key] = result
@@ -121,27 +124,61 @@ def _through(tensor, graph_input, input_hw, memo):
         return None if None in axes else axes
     if isinstance(layer, keras.layers.ZeroPadding2D):
         (top, bottom), (left, right) = layer.padding
-        (oy, sy, ny), (ox, sx, nx) = geometries[0]
-        return (oy - sy * top, sy, ny + top + bottom), (ox - sx * left, sx, nx + left + right)
+        (oy, sy, ny, ey), (ox, sx, nx, ex) = geometries[0]
+        return (oy - sy * top, sy, ny + top + bottom, ey), (ox - sx * left, sx, nx + left + right, ex)
     if isinstance(layer, keras.layers.Cropping2D):
         (top, bottom), (left, right) = layer.cropping
-        (oy, sy, ny), (ox, sx, nx) = geometries[0]
-        return (oy + sy * top, sy, ny - top - bottom), (ox + sx * left, sx, nx - left - right)
+        (oy, sy, ny, ey), (ox, sx, nx, ex) = geometries[0]
+        return (oy + sy * top, sy, ny - top - bottom, ey), (ox + sx * left, sx, nx - left - right, ex)
     first = geometries[0]
     if isinstance(layer, _MERGES) or len(inputs) > 1:
         # Branches with the same stride and size that are a pixel or so apart (Xception's
         # strided shortcut against its 'same' max pooling) meet halfway: the merged cell sees
         # both fields. Different strides or sizes: unknown.
-        if any(g[a][1:] != first[a][1:] for g in geometries for a in (0, 1)):
+        # The merged field spans every branch's field.
+        if any(g[a][1:3] != first[a][1:3] for g in geometries for a in (0, 1)):
             return None
-        return tuple(
-            (sum(g[a][0] for g in geometries) / len(geometries), *first[a][1:]) for a in (0, 1)
-        )
+        return tuple(_meet([g[a] for g in geometries]) for a in (0, 1))
     # Any other one-input layer that keeps the spatial size (activations, normalization,
     # dropout, rescaling, ...) keeps every cell where it was.
     if tuple(tensor.shape[1:3]) == tuple(inputs[0].shape[1:3]):
         return first
     return None
+
+
+def _meet(axes):
+    """Branches (origin, step, size, extent) of one stride and size: the averaged origin and the
+    extent of the union of their fields."""
+    origin = sum(a[0] for a in axes) / len(axes)
+    low = min(a[0] - a[3] / 2 for a in axes)
+    high = max(a[0] + a[3] / 2 for a in axes)
+    return origin, axes[0][1], axes[0][2], high - low
+
+
+def _layer_geometry(model, layer: str, input_hw: tuple[int, int]):
+    graph = flat_graph(model)
+    h, w = int(input_hw[0]), int(input_hw[1])
+    try:
+        return _geometry(graph.tap(layer), graph.input, (h, w), {})
+    except (AttributeError, IndexError, TypeError, ValueError):  # a layer of unexpected make:
+        return None  # the heatmap is still right, only its placement falls back
+
+
+def receptive_field(model, layer: str, input_hw: tuple[int, int]):
+    """(CellCentres, (height, width) in pixels of one cell's receptive field), or None.
+
+    None where :func:`cell_centres` is None. The field may reach past the image's border.
+    """
+    geometry = _layer_geometry(model, layer, input_hw)
+    if geometry is None:
+        return None
+    return _centres(geometry, input_hw), (geometry[0][3], geometry[1][3])
+
+
+def _centres(geometry, input_hw) -> CellCentres:
+    (oy, sy, *_), (ox, sx, *_) = geometry
+    h, w = int(input_hw[0]), int(input_hw[1])
+    return CellCentres((oy + 0.5) / h, sy / h, (ox + 0.5) / w, sx / w)
 
 
 def cell_centres(model, layer: str, input_hw: tuple[int, int]) -> CellCentres | None:
@@ -151,13 +188,5 @@ def cell_centres(model, layer: str, input_hw: tuple[int, int]) -> CellCentres | 
     changes the size in an unknown way, branches with different strides); callers then stretch
     the map. Branches of one stride that are offset (by asymmetric padding) are averaged.
     """
-    graph = flat_graph(model)
-    h, w = int(input_hw[0]), int(input_hw[1])
-    try:
-        geometry = _geometry(graph.tap(layer), graph.input, (h, w), {})
-    except (AttributeError, IndexError, TypeError, ValueError):  # a layer of unexpected make:
-        geometry = None  # the heatmap is still right, only its placement falls back
-    if geometry is None:
-        return None
-    (oy, sy, _), (ox, sx, _) = geometry
-    return CellCentres((oy + 0.5) / h, sy / h, (ox + 0.5) / w, sx / w)
+    geometry = _layer_geometry(model, layer, input_hw)
+    return None if geometry is None else _centres(geometry, input_hw)

@@ -26,7 +26,7 @@ from .frames import (
     upscale,
 )
 from .overlay import heatmap_frame, overlay, place_heatmap, superimpose_additive
-from .patterns import pattern_grid
+from .patterns import deprocess, pattern_grid
 
 __all__ = [
     "ACTIVATION_COLORMAP",
@@ -42,6 +42,7 @@ __all__ = [
     "colormap_lut",
     "compare_frame",
     "curve_plot",
+    "deprocess",
     "draw_highlight",
     "encode_png",
     "fit_size",
