@@ -35,6 +35,7 @@ def measure(n: int, seed: int, steps: int, methods=None) -> dict:
     model = cvw.load_model()
     images, labels, masks = cvw.datasets.shapes(n, seed=seed)
     rows = {}
+    done: dict = {}  # (image, class, map bytes) -> metrics: methods that give the same map
     for method in methods or cvw.CAM_METHODS:
         engine = cvw.cam(model, method)
         started = time.perf_counter()
@@ -44,12 +45,17 @@ def measure(n: int, seed: int, steps: int, methods=None) -> dict:
             k = int(label)
             heat = engine.compute(img, k)
             per["correct"].append(bool(int(np.argmax(engine.scores)) == k))
-            per["deletion"].append(metrics.deletion(model, img, heat, k, steps, batch_size=steps + 1).auc)
-            per["insertion"].append(metrics.insertion(model, img, heat, k, steps, batch_size=steps + 1).auc)
-            drop, increased = metrics.average_drop(model, img, heat, k)
-            per["average_drop"].append(drop)
-            per["increased"].append(increased)
-            per["pointing_game"].append(metrics.pointing_game(heat, mask))
+            key = (img.tobytes(), k, heat.tobytes())
+            if key not in done:  # (on a GAP -> Dense head Grad-CAM = HiResCAM = XGradCAM)
+                done[key] = (
+                    metrics.deletion(model, img, heat, k, steps, batch_size=steps + 1).auc,
+                    metrics.insertion(model, img, heat, k, steps, batch_size=steps + 1).auc,
+                    *metrics.average_drop(model, img, heat, k),
+                    metrics.pointing_game(heat, mask),
+                )
+            for name, value in zip(("deletion", "insertion", "average_drop", "increased",
+                                    "pointing_game"), done[key]):
+                per[name].append(value)
         per["seconds"] = time.perf_counter() - started
         rows[method] = per
         print(f"  {method}: {per['seconds']:.0f} s", file=sys.stderr, flush=True)
