@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,3 +99,31 @@ def test_flop_formula_hand_computed():
     flops = gradient_ascent_flops(model, "block3_conv1", 64)
     assert flops["forward"] == flops["backward"] == 2 * below + 2 * b3c1 / 256
     assert flops["total"] == 1_539_440_640  # 1.54 GFLOP per image and step
+
+
+def test_feature_vis_benchmark_runs_end_to_end(tmp_path):
+    """`python -m benchmarks.feature_vis --quick`: every row present, finite, with its target."""
+    out = tmp_path / "feature_vis.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.feature_vis", "--quick", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    data = json.loads(out.read_text())
+    sections = {r["section"] for r in data["rows"]}
+    assert sections == {"1 step cost", "2 class patterns", "3 robustness", "4 high frequencies"}
+    assert all(math.isfinite(r["value"]) for r in data["rows"])
+    targets = [r for r in data["rows"] if r["status"] != "info"]
+    assert len(targets) == 6  # step cost, 5 of 6 classes, robustness and HF on two layers each
+    assert set(data["patterns"]) == {"conv2d_3", "conv2d_4"}
+    assert data["classifier"]["test_accuracy"] >= 0
+
+
+def test_high_frequency_share_hand_computed():
+    from benchmarks.feature_vis import high_frequency_share
+
+    y, x = np.mgrid[0:16, 0:16]
+    low = np.repeat(np.cos(2 * np.pi * x / 16)[None, :, :, None], 3, axis=3)  # 1/16 cycles/px
+    high = np.repeat(np.cos(2 * np.pi * 6 * x / 16)[None, :, :, None], 3, axis=3)  # 6/16 > 0.25
+    np.testing.assert_allclose(high_frequency_share(np.concatenate([low, high, low + high])),
+                               [0.0, 1.0, 0.5], atol=1e-9)

@@ -189,6 +189,19 @@ class FilterExplorer(Explorer):
         pages = -(-self.count() // GRID) if self.layer else 1
         return clamp(int(proposal["value"]), 0, pages - 1)
 
+    @validate("target")
+    def _check_target(self, proposal):
+        if proposal["value"] == "classes" and not self._classes:
+            from ..errors import ConvVizError
+
+            exc = ConvVizError(
+                f"target: expected 'filters'; 'classes' needs a classifier, and "
+                f"{self.model.name!r} has no class scores."
+            )
+            self.show_error(exc)
+            raise exc
+        return proposal["value"]
+
     @validate("steps")
     def _clamp_steps(self, proposal):
         return clamp(int(proposal["value"]), 1, self.MAX_STEPS)

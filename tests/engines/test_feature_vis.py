@@ -194,6 +194,7 @@ def test_no_retrace_when_filters_their_number_size_or_layer_change():
     for engine in engines.values():
         assert engine._steps[FOURIER].experimental_get_tracing_count() == 1
         assert engine._steps[recipe].experimental_get_tracing_count() == 1
+        assert engine._images[FOURIER].experimental_get_tracing_count() == 1  # the images shown
     classes = cvw.ClassPatterns(model)
     for k in ([0], [1, 2], [0, 1, 2]):
         classes.generate(k, size=24, steps=1)

@@ -268,3 +268,13 @@ def test_a_diverging_run_shows_the_error_and_keeps_the_last_finite_frame(recorde
     assert kept.dtype == np.uint8 and fx.cache == {}
     np.testing.assert_array_equal(recorder.last(fx.canvas), single_frame(fx, kept))
     assert not fx.run_button.disabled
+
+
+def test_classes_target_needs_a_classifier(recorder, keras):
+    inp = keras.Input((16, 16, 3))
+    body = keras.Model(inp, keras.layers.Conv2D(4, 3, name="conv")(inp))
+    ex = FilterExplorer(body)
+    assert [v for _, v in ex.target_toggle.options] == ["filters"]
+    with pytest.raises(ConvVizError, match="'classes' needs a classifier"):
+        ex.target = "classes"
+    assert ex.target == "filters" and "needs a classifier" in ex.status.value

@@ -16,7 +16,7 @@ import numpy as np
 from ...errors import ConvVizError
 from ...pixels import deprocess
 from ..compiled import Compiled
-from .parts import ChannelMean, ClassScore, warp
+from .parts import ChannelMean, ClassScore, Pixels, warp
 from .recipe import CLASSIC, Recipe, resolve_recipe
 
 
@@ -60,6 +60,7 @@ class PatternEngine:
 
     def __init__(self):
         self._steps = {}
+        self._images = {}  # recipe -> compiled parameterization (params -> images)
         self._step = self._build(CLASSIC)
         self.losses = None  # each image's objective at the last step
 
@@ -134,10 +135,12 @@ class PatternEngine:
             grads = tape.gradient(total, params)
             new, state = optimizer(params, grads, tuple(state), lr)
             moved = tf.reduce_max(tf.abs(grads), axis=list(range(1, len(shape)))) > 0
-            shown = param(new, size)
-            finite = tf.reduce_all(tf.math.is_finite(shown))
-            return (new, *state, shown, losses, moved, finite)
+            finite = tf.reduce_all(tf.math.is_finite(new))
+            return (new, *state, losses, moved, finite)
 
+        self._images[recipe] = Compiled(  # params -> images, run only when they are looked at
+            param, [tf.TensorSpec(shape, tf.float32), tf.TensorSpec((), tf.int32)]
+        )
         signature = [tf.TensorSpec(shape, tf.float32)]
         signature += [tf.TensorSpec(s, tf.float32) for s in state_shapes]
         signature += [
@@ -202,6 +205,7 @@ class PatternEngine:
         self._objective(recipe)
         step = self._compiled(recipe)
         param = recipe.parameterization
+        images_of = param if isinstance(param, Pixels) else self._images[recipe]
         size = int(size)
         params = param.init(indices, size, seed)
         state = [tf.constant(s) for s in recipe.optimizer.init(params)]
@@ -209,30 +213,32 @@ class PatternEngine:
         index_tensor = tf.constant(indices, tf.int32)
         lr = tf.constant(float(step_size) * recipe.learning_rate, tf.float32)
         size_tensor = tf.constant(size, tf.int32)
-        shown = param(params, size_tensor)
         alive = np.zeros(len(indices), dtype=bool)
         base_seed = int(seed) % 2**31
         done = 0
         for i in range(1, int(steps) + 1):
             seed_tensor = tf.constant([base_seed, i], tf.int32)
-            new, *state_new, shown_new, losses, moved, finite = step(
+            new, *state_new, losses, moved, finite = step(
                 params, *state, index_tensor, lr, size_tensor, seed_tensor
             )
             if not bool(finite):
-                last = Patterns(np.asarray(shown), alive.copy(), param.display, self.losses, done)
+                shown = images_of(params, size_tensor).numpy()
+                last = Patterns(shown, alive.copy(), param.display, self.losses, done)
                 raise Diverged(
                     f"step_size: the optimization diverged at step {i} (non-finite values); "
                     f"expected a smaller step_size or learning rate, got {step_size!r} x "
                     f"{recipe.learning_rate!r}. The patterns of step {done} are kept.", last
                 )
-            params, state, shown, done = new, state_new, shown_new, i
+            params, state, done = new, state_new, i
             self.losses = losses.numpy()
             alive |= moved.numpy()
             if callback is not None and callback(
-                i, Patterns(shown.numpy(), alive, param.display, self.losses, i)
+                i, Patterns(images_of(params, size_tensor).numpy(), alive, param.display,
+                            self.losses, i)
             ) is False:
                 break
-        return Patterns(shown.numpy(), alive if steps else None, param.display, self.losses, done)
+        shown = images_of(params, size_tensor).numpy()
+        return Patterns(shown, alive if steps else None, param.display, self.losses, done)
 
     def generate(self, indices, size: int = 150, steps: int = 40, step_size: float = 1.0,
                  seed: int = 0, callback: Callable | None = None, recipe=None) -> np.ndarray:
