@@ -115,3 +115,19 @@ def test_on_the_cluster_bad_files_are_reported_too(model, client, tmp_path):
     np.testing.assert_array_equal(got.indices, keep[ref.indices])
     np.testing.assert_array_equal(got.positions, ref.positions)
     np.testing.assert_allclose(got.values, ref.values, rtol=1e-6)
+
+
+def test_audit_and_atlas_on_the_cluster_equal_in_process(model, client):
+    import pandas as pd
+
+    images = random_images(4, seed=6)
+    args = {"methods": ("gradcam", "hirescam"), "steps": 4, "batch_size": 2, "progress": False}
+    pd.testing.assert_frame_equal(
+        cvw.scan.cam_audit(model, images, client=client, **args),
+        cvw.scan.cam_audit(model, images, **args),
+        rtol=1e-6,
+    )
+    atlas_args = {"size": 16, "steps": 2, "batch_size": 2, "progress": False}
+    there = cvw.scan.filter_atlas(model, "c2", client=client, **atlas_args)
+    here = cvw.scan.filter_atlas(model, "c2", **atlas_args)
+    assert there.complete and np.abs(there["c2"].astype(int) - here["c2"]).max() <= 1
