@@ -5,7 +5,8 @@ Channel c is upsampled to the input size (cv2 INTER_LINEAR) and min-max normaliz
 constant channel gives 0); w_c = the class probability (softmax / sigmoid) of the model's input
 (after preprocess) times that mask; map = ReLU(sum_c w_c A_c) / max. The masked inputs run in
 batches of ``batch_size`` through the compiled model, so memory stays bounded for any number of
-channels; the probabilities of every class are kept, so a class switch costs nothing.
+channels; the probabilities of every class are kept, so a class switch costs nothing. Constant
+channels (a mask of 0) share one pass.
 """
 
 from __future__ import annotations
@@ -66,13 +67,19 @@ class ScoreCAM(BaseCAM):
         if self.max_channels is not None:  # highest spatial std first, ties by channel index
             order = np.argsort(-a.std(axis=(0, 1)), kind="stable")[: self.max_channels]
         probabilities = np.zeros((self.channels, self.num_classes), np.float32)
-        for start in range(0, len(order), self.batch_size):
+        # A constant channel's mask is 0, so every one of them masks the input to zeros: one
+        # pass serves them all (exact; dead ReLU channels are common in late layers).
+        constant = (a.max(axis=(0, 1)) == a.min(axis=(0, 1)))[order]
+        if constant.any():
+            probabilities[order[constant]] = self.executor.probabilities(np.zeros_like(self._x)).numpy()
+            order = np.concatenate([order[constant], order[~constant]])
+        for start in range(int(constant.sum()), len(order), self.batch_size):
             chosen = order[start : start + self.batch_size]
             masks = upsampled_masks(a, chosen, self._x.shape[1:3])
             probabilities[chosen] = self.executor.probabilities(self._x * masks[..., None]).numpy()
             done = start + len(chosen)
             if callback is not None and done < len(order):
-                partial = normalize_np(a @ probabilities[:, k])
+                partial = normalize_np(np.einsum("hwc,c->hw", a, probabilities[:, k]))
                 if callback(done, len(order), partial) is False:
                     return probabilities  # stopped: the partial result, not cached
         self._probabilities = probabilities
