@@ -131,3 +131,15 @@ def test_audit_and_atlas_on_the_cluster_equal_in_process(model, client):
     there = cvw.scan.filter_atlas(model, "c2", client=client, **atlas_args)
     here = cvw.scan.filter_atlas(model, "c2", **atlas_args)
     assert there.complete and np.abs(there["c2"].astype(int) - here["c2"]).max() <= 1
+
+
+def test_forget_models_removes_them_from_the_cluster(model, client):
+    from convviz_widgets.scan.cluster import forget_models
+
+    scan(model, random_images(4, seed=8), client=client)
+    plugins = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.worker_plugins))
+    assert any(name.startswith("convviz-model-") for name in plugins)
+    forget_models(client)
+    plugins = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.worker_plugins))
+    assert not any(name.startswith("convviz-model-") for name in plugins)
+    assert client.run(lambda: len(scan_cluster._LOADED)) == {w: 0 for w in client.scheduler_info()["workers"]}
