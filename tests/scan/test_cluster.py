@@ -55,6 +55,7 @@ def family():
     return [me, *me.children(recursive=True)]
 
 
+@pytest.mark.slow  # starts a second LocalCluster (client="local"): ~20 s on 2 cores
 def test_same_results_in_process_on_an_explicit_cluster_and_on_local(model, images, client):
     here = scan(model, images)
     same(scan(model, images, client=client), here)
