@@ -1,8 +1,9 @@
 """convviz_widgets: what did my convnet learn? Live, in the notebook.
 
-Engines (usable in scripts, no Jupyter needed): Activations, FilterPatterns, the CAM family
-(GradCAM, GradCAMPlusPlus, XGradCAM, LayerCAM, HiResCAM, ScoreCAM, EigenCAM; ``cam(model,
-method)``) and the faithfulness metrics (``metrics``).
+Engines (usable in scripts, no Jupyter needed): Activations, FilterPatterns, ClassPatterns
+(feature visualization recipes: Recipe and its parts), the CAM family (GradCAM,
+GradCAMPlusPlus, XGradCAM, LayerCAM, HiResCAM, ScoreCAM, EigenCAM; ``cam(model, method)``)
+and the faithfulness metrics (``metrics``).
 Widgets (ipywidgets + ipycanvas): ActivationExplorer, FilterExplorer, CamExplorer, Dashboard.
 
 Names are imported on first use: ``import convviz_widgets`` itself loads neither TensorFlow
@@ -19,6 +20,11 @@ from .errors import ConvVizError
 
 _LAZY = {
     "Activations": "engines",
+    "ClassPatterns": "engines",
+    "Diverged": "engines",
+    "RECIPES": "engines",
+    "Recipe": "engines",
+    "parts": "engines",
     "FilterPatterns": "engines",
     "GradCAM": "engines",
     "GradCAMPlusPlus": "engines",
@@ -37,6 +43,7 @@ _LAZY = {
     "image_folder": "scan",
     "sample_image": "engines",
     "sample_images": "engines",
+    "trained_samples": "engines",
     "ActivationExplorer": "widgets",
     "CamExplorer": "widgets",
     "Dashboard": "widgets",
@@ -70,7 +77,10 @@ if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at
     from . import datasets, engines, render, scan, widgets  # noqa: F401
     from .engines import (  # noqa: F401
         CAM_METHODS,
+        RECIPES,
         Activations,
+        ClassPatterns,
+        Diverged,
         EigenCAM,
         FilterPatterns,
         GradCAM,
@@ -84,9 +94,11 @@ if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at
         load_image,
         load_model,
         metrics,  # noqa: F401
+        parts,
         predict_top,
         sample_image,
         sample_images,
+        trained_samples,
     )
     from .engines.cam import cam  # noqa: F401
     from .scan import image_folder  # noqa: F401

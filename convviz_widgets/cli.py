@@ -2,7 +2,10 @@
 
     convviz-widgets render activations --image cat --out figures/
     convviz-widgets render filters --layer conv2d --size 64 --steps 40
+    convviz-widgets render filters --layer conv2d_4 --recipe fourier
+    convviz-widgets render classes --steps 100
     convviz-widgets render gradcam --image photo.jpg --model vgg16 --class 281
+    convviz-widgets render gradcam --method all --metrics
     convviz-widgets demo --port 8866
 
 This module is the one place where errors become a single line on stderr and an exit status:
@@ -48,6 +51,16 @@ class _Parser(argparse.ArgumentParser):
 # --------------------------------------------------------------------------- arguments
 
 
+def _recipe_argument(parser, default: str) -> None:
+    from .engines.feature_vis.recipe import RECIPES
+
+    parser.add_argument(
+        "--recipe", choices=sorted(RECIPES), default=default,
+        help="classic: the book's gradient ascent on pixels; fourier: a decorrelated Fourier "
+        "basis, random jitter/scale/rotation and Adam (Olah et al. 2017); default: %(default)s",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
@@ -62,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = commands.add_parser(
         "render",
-        help="write PNG figures (activation grids, filter patterns, Grad-CAM overlay)",
+        help="write PNG figures (activation grids, filter and class patterns, Grad-CAM overlay)",
         description="Write PNG figures for slides and reports. Prints the paths it wrote.",
     )
     kinds = render.add_subparsers(dest="kind", metavar="FIGURE", required=True)
@@ -150,13 +163,69 @@ def build_parser() -> argparse.ArgumentParser:
         "--step-size", type=float, default=1.0, metavar="S", help="step size; default: 1.0"
     )
     fil.add_argument("--seed", type=int, default=0, help="seed of the starting noise; default: 0")
+    _recipe_argument(fil, "classic")
+
+    cls = kinds.add_parser(
+        "classes",
+        parents=[common],
+        help="one pattern per class: the image that maximizes each class score",
+        description="Render class patterns (Simonyan et al. 2013): for each class, the image "
+        "optimized to raise its score, all classes as one batch, tiled 8 per row. --image is "
+        "not used.",
+    )
+    cls.add_argument(
+        "--class", dest="classes", action="append", metavar="K|NAME",
+        help="only this class (index or name; repeat for several); default: every class",
+    )
+    cls.add_argument(
+        "--size", type=int, metavar="PX",
+        help="side of each pattern in pixels; default: the model's input size (else 150)",
+    )
+    cls.add_argument(
+        "--steps", type=int, default=100, metavar="N", help="optimization steps; default: 100"
+    )
+    cls.add_argument(
+        "--step-size", type=float, default=1.0, metavar="S",
+        help="multiplies the recipe's learning rate; default: 1.0",
+    )
+    cls.add_argument("--seed", type=int, default=0, help="seed of the start; default: 0")
+    cls.add_argument(
+        "--score", choices=("logit", "probability"), default="logit",
+        help="the class score maximized: before or after the final softmax; default: logit",
+    )
+    _recipe_argument(cls, "fourier")
+
+    from .engines.cam import CAM_METHODS
 
     cam = kinds.add_parser(
         "gradcam",
         parents=[common],
-        help="the Grad-CAM heatmap over the image, and the raw heatmap",
-        description="Print the top-3 predictions and render the Grad-CAM heatmap of one "
-        "class: superimposed on the image, and the raw low-resolution map.",
+        help="a class activation map (Grad-CAM or another --method) over the image",
+        description="Print the top-3 predictions and render the class activation map of one "
+        "class: superimposed on the image, and the raw low-resolution map; with --method all, "
+        "one figure with every method side by side. --metrics prints how faithful each map is "
+        "(deletion and insertion AUC, average drop).",
+    )
+    cam.add_argument(
+        "--method",
+        choices=(*CAM_METHODS, "all"),
+        default="gradcam",
+        metavar="NAME",
+        help=f"{', '.join(CAM_METHODS)}, or 'all' for one figure comparing them; "
+        "default: %(default)s",
+    )
+    cam.add_argument(
+        "--metrics",
+        action="store_true",
+        help="print the faithfulness of each map: deletion AUC (lower is better), insertion "
+        "AUC (higher is better), average drop",
+    )
+    cam.add_argument(
+        "--metric-steps",
+        type=int,
+        default=50,
+        metavar="N",
+        help="steps of the deletion and insertion curves; default: %(default)s",
     )
     cam.add_argument(
         "--class",
@@ -188,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("logit", "probability"),
         default="logit",
         help="differentiate the class logit (the Grad-CAM paper) or its probability "
-        "(the tutorial's code); default: logit",
+        "(the tutorial's code); default: logit (gradient methods only)",
     )
 
     demo = commands.add_parser(
@@ -305,11 +374,34 @@ def render_filters(args, model) -> list[Path]:
         step_size=args.step_size,
         seed=args.seed,
         callback=progress,
+        recipe=args.recipe,
     )
     progress.done()
     grid, _ = pattern_grid(patterns, cols=8, pad=2)
     out = _out_dir(args.out)
-    return [_save(grid, out / f"filters_{_slug(engine.layer)}.png")]
+    suffix = "" if args.recipe == "classic" else f"_{args.recipe}"
+    return [_save(grid, out / f"filters_{_slug(engine.layer)}{suffix}.png")]
+
+
+def render_classes(args, model) -> list[Path]:
+    import convviz_widgets as cvw
+
+    from .render import pattern_grid
+
+    names = cvw.class_names(model)
+    engine = cvw.ClassPatterns(model, score=args.score)
+    classes = (list(range(len(names))) if not args.classes
+               else [_class_index(value, names) for value in args.classes])
+    progress = _Progress(f"{len(classes)} classes", args.steps)
+    patterns = engine.generate(
+        classes, size=args.size, steps=args.steps, step_size=args.step_size, seed=args.seed,
+        callback=progress, recipe=args.recipe,
+    )
+    progress.done()
+    grid, _ = pattern_grid(patterns, cols=min(8, len(classes)), pad=2)
+    out = _out_dir(args.out)
+    print("classes: " + ", ".join(f"{k} {names[k]}" for k in classes))
+    return [_save(grid, out / f"classes_{args.recipe}.png")]
 
 
 def _first_conv_layer(model) -> str:
@@ -328,7 +420,7 @@ class _Progress:
         self.what, self.steps = what, steps
         self.active = sys.stderr.isatty() and steps > 0
 
-    def __call__(self, step, _images):
+    def __call__(self, step, *_):
         if self.active:
             sys.stderr.write(f"\r{self.what}, step {step}/{self.steps}")
             sys.stderr.flush()
@@ -336,6 +428,18 @@ class _Progress:
     def done(self):
         if self.active:
             sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+class _MapProgress(_Progress):
+    """Batches done on stderr while a map computes (Score-CAM's masked passes)."""
+
+    def __init__(self, what: str):
+        super().__init__(what, 1)
+
+    def __call__(self, done, total, _partial):
+        if self.active:
+            sys.stderr.write(f"\r{self.what}: {done}/{total}")
             sys.stderr.flush()
 
 
@@ -357,46 +461,109 @@ def _class_index(value: str | None, names: list[str]) -> int | None:
     raise CommandError(f"--class: {value!r} is neither a class index nor a class name{hint}")
 
 
+def _method_slug(method: str) -> str:
+    return method.replace("+", "p")  # gradcam++ -> gradcampp
+
+
+def _cam_engine(model, method: str, args):
+    import inspect
+
+    import convviz_widgets as cvw
+
+    from .engines.cam import method_class
+
+    options = {}
+    if "score" in inspect.signature(method_class(method).__init__).parameters:
+        options["score"] = args.score
+    return cvw.cam(model, method, layer=args.layer, **options)
+
+
 def render_gradcam(args, model, image, name: str) -> list[Path]:
     import convviz_widgets as cvw
 
-    from .render import heatmap_frame, overlay, superimpose_additive
+    from .render import compare_frame, heatmap_frame, method_label, overlay, superimpose_additive
 
     names = cvw.class_names(model)
     k = _class_index(args.class_, names)
-    engine = cvw.GradCAM(model, layer=args.layer, score=args.score)
-    top = cvw.predict_top(model, image, k=min(3, len(names)))
-    k = int(top[0][0]) if k is None else k
-    heatmap = engine.compute(image, class_index=k)
-    if args.blend == "additive":
-        figure = superimpose_additive(image, heatmap, alpha=args.alpha)
-    else:
-        figure = overlay(
-            image, heatmap, alpha=args.alpha, colormap=args.colormap, centres=engine.centres
-        )
-    raw = heatmap_frame(heatmap, colormap=args.colormap, size=max(image.shape[:2]))
+    if args.metrics and args.metric_steps < 1:
+        raise CommandError(f"--metric-steps: expected an integer >= 1, got {args.metric_steps}")
+    if args.method == "all" and args.blend == "additive":
+        raise CommandError("--blend additive: only for one --method; the comparison alpha-blends")
+    methods = list(cvw.CAM_METHODS) if args.method == "all" else [args.method]
+    engines = [_cam_engine(model, method, args) for method in methods]
+    first = engines[0]
+    # The first map comes with the scores of its own forward pass: the top predictions.
+    heatmaps = []
+    for i, (method, engine) in enumerate(zip(methods, engines, strict=True)):
+        progress = _MapProgress(method_label(method))
+        heatmaps.append(engine.compute(image, class_index=k, callback=progress))
+        progress.done()
+        if i == 0:
+            top = first.top_classes(image, k=min(3, len(names)))
+            k = top[0] if k is None else k
     out = _out_dir(args.out)
-    stem = f"{name}_gradcam_{k}-{_slug(names[k])}"
-    written = [_save(figure, out / f"{stem}.png"), _save(raw, out / f"{stem}_heatmap.png")]
+    stem = f"{_slug(names[k])}"
+    if args.method == "all":
+        figure, _ = compare_frame(
+            image, heatmaps, [method_label(m) for m in methods], alpha=args.alpha,
+            colormap=args.colormap, centres=[e.centres for e in engines],
+            size=max(image.shape[:2]), pad=4,
+        )  # fmt: skip
+        written = [_save(figure, out / f"{name}_cam-compare_{k}-{stem}.png")]
+    else:
+        heatmap, method = heatmaps[0], methods[0]
+        if args.blend == "additive":
+            figure = superimpose_additive(image, heatmap, alpha=args.alpha)
+        else:
+            figure = overlay(
+                image, heatmap, alpha=args.alpha, colormap=args.colormap, centres=first.centres
+            )
+        raw = heatmap_frame(heatmap, colormap=args.colormap, size=max(image.shape[:2]))
+        base = f"{name}_{_method_slug(method)}_{k}-{stem}"
+        written = [_save(figure, out / f"{base}.png"), _save(raw, out / f"{base}_heatmap.png")]
     print("top predictions:")
-    for rank, (index, label, p) in enumerate(top, 1):
-        print(f"  {rank}. {label} (class {index}): {p:.1%}")
-    print(f"Grad-CAM of class {k} ({names[k]}) at layer {engine.layer}")
+    for rank, index in enumerate(top, 1):
+        print(f"  {rank}. {names[index]} (class {index}): {float(first.probabilities[index]):.1%}")
+    shown = ", ".join(method_label(m) for m in methods)
+    print(f"{shown} of class {k} ({names[k]}) at layer {first.layer}")
+    if args.metrics:
+        print(f"faithfulness of class {k} ({names[k]}), {args.metric_steps} steps:")
+        for method, heatmap in zip(methods, heatmaps, strict=True):
+            print(f"  {method_label(method)}: {faithfulness_line(model, image, heatmap, k, args.metric_steps)}")
     return written
+
+
+def faithfulness_line(model, image, heatmap, class_index: int, steps: int) -> str:
+    """The printed figures of one map: deletion AUC, insertion AUC, average drop."""
+    from .engines import metrics
+
+    deletion = metrics.deletion(model, image, heatmap, class_index, steps=steps)
+    insertion = metrics.insertion(model, image, heatmap, class_index, steps=steps)
+    drop, increased = metrics.average_drop(model, image, heatmap, class_index)
+    rose = " (the probability rose)" if increased else ""
+    return (
+        f"deletion AUC {deletion.auc:.4f}, insertion AUC {insertion.auc:.4f}, "
+        f"average drop {100 * drop:.2f}%{rose}"
+    )
 
 
 def run_render(args) -> int:
     import convviz_widgets as cvw
 
-    if args.kind != "filters":
+    uses_image = args.kind not in ("filters", "classes")
+    if uses_image:
         _check_image_path(args.image)  # a typo in a path fails at once, before TensorFlow loads
-    _import_tensorflow_quietly()
-    image, name = (None, None) if args.kind == "filters" else _load_image(args.image)
+    from .engines.backend import import_tensorflow
+
+    import_tensorflow()  # its native startup log would bury the one line that matters
+    image, name = _load_image(args.image) if uses_image else (None, None)
     model = cvw.load_model(args.model)
     if args.kind == "activations":
         written = render_activations(args, model, image, name)
     elif args.kind == "filters":
         written = render_filters(args, model)
+    elif args.kind == "classes":
+        written = render_classes(args, model)
     else:
         written = render_gradcam(args, model, image, name)
     for path in written:
@@ -413,7 +580,9 @@ def run_scan(args) -> int:
     images = getattr(args, "images", None)
     if images is not None and not images.expanduser().is_dir():
         raise CommandError(f"--images: expected a folder of images, got {str(images)!r}")
-    _import_tensorflow_quietly()
+    from .engines.backend import import_tensorflow
+
+    import_tensorflow()
     for path in run(args, _save, _out_dir, _slug):
         print(path)
     return 0
@@ -556,42 +725,6 @@ def _stop(child: subprocess.Popen) -> None:
 
 
 # --------------------------------------------------------------------------- main
-
-# TensorFlow's native startup lines (absl "I0000 ..." / "E0000 ...", and the note that precedes
-# them) ignore TF_CPP_MIN_LOG_LEVEL in TF 2.21; on a command line they bury the one line that
-# matters. Other native output is passed through.
-_TF_NOISE = re.compile(
-    r"^(?:[IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\] |WARNING: All log messages before absl"
-    r"|To enable the following instructions: .* rebuild TensorFlow with)"
-)
-
-
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow (and start its devices) with its native startup log filtered out.
-
-    Only effective when nothing imported TensorFlow before ``main`` ran.
-    """
-    if "tensorflow" in sys.modules:
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as log:
-        os.dup2(log.fileno(), 2)
-        try:
-            import keras  # noqa: F401
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            log.seek(0)
-            for line in log.read().decode(errors="replace").splitlines(keepends=True):
-                if not _TF_NOISE.match(line):
-                    sys.stderr.write(line)
-            sys.stderr.flush()
-
-
 
 def main(argv=None) -> int:
     """Entry point of ``convviz-widgets``; returns the exit status."""

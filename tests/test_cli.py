@@ -110,6 +110,52 @@ def test_gradcam_class_by_name_and_the_tutorials_blend(model, tmp_path, capsys):
     np.testing.assert_array_equal(png(out[-2]), render.superimpose_additive(img, heatmap))
 
 
+def test_gradcam_other_method(model, tmp_path, capsys):
+    argv = ["render", "gradcam", "--image", "star", "--method", "gradcam++", "--class", "2",
+            "--out", tmp_path]  # fmt: skip
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    img = cvw.sample_image("star")
+    engine = cvw.cam(model, "gradcam++")
+    heatmap = engine.compute(img, class_index=2)
+    label = cvw.class_names(model)[2]
+    assert [Path(p).name for p in out[-2:]] == [f"star_gradcampp_2-{label}.png",
+                                                f"star_gradcampp_2-{label}_heatmap.png"]
+    np.testing.assert_array_equal(png(out[-2]), render.overlay(img, heatmap, 0.4, centres=engine.centres))
+    assert out[4] == f"Grad-CAM++ of class 2 ({label}) at layer {engine.layer}"
+    probs = engine.probabilities  # the top-3 lines come from the CAM engine's forward pass
+    assert out[1].endswith(f"(class {int(np.argmax(probs))}): {probs.max():.1%}")
+
+
+def test_gradcam_all_methods_and_metrics(model, tmp_path, capsys):
+    layer = cvw.conv_layers(model)[0]  # 32 channels: a short Score-CAM
+    argv = ["render", "gradcam", "--image", "star", "--method", "all", "--metrics",
+            "--metric-steps", "5", "--layer", layer, "--out", tmp_path]  # fmt: skip
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    img = cvw.sample_image("star")
+    engines = [cvw.cam(model, m, layer=layer) for m in cvw.CAM_METHODS]
+    k = engines[0].top_classes(img, 1)[0]
+    maps = [e.compute(img, class_index=k) for e in engines]
+    label = cvw.class_names(model)[k]
+    assert out[-1] == str(tmp_path / f"star_cam-compare_{k}-{label}.png")
+    want, layout = render.compare_frame(
+        img, maps, [render.method_label(m) for m in cvw.CAM_METHODS],
+        centres=[e.centres for e in engines], size=150, pad=4,
+    )  # fmt: skip
+    assert layout.n == layout.cols == 7
+    np.testing.assert_array_equal(png(out[-1]), want)
+    assert f"faithfulness of class {k} ({label}), 5 steps:" in out
+    lines = out[out.index(f"faithfulness of class {k} ({label}), 5 steps:") + 1 : -1]
+    assert len(lines) == 7
+    for line, method, heat in zip(lines, cvw.CAM_METHODS, maps, strict=True):
+        d = cvw.metrics.deletion(model, img, heat, k, steps=5).auc
+        i = cvw.metrics.insertion(model, img, heat, k, steps=5).auc
+        drop, rose = cvw.metrics.average_drop(model, img, heat, k)
+        assert line == (f"  {render.method_label(method)}: deletion AUC {d:.4f}, insertion AUC "
+                        f"{i:.4f}, average drop {100 * drop:.2f}%" + (" (the probability rose)" if rose else ""))
+
+
 def test_filters_grid(model, tmp_path, capsys):
     argv = ["render", "filters", "--count", "8", "--size", "32", "--steps", "5", "--out", tmp_path]
     code, out, err = run(argv, capsys)
@@ -126,9 +172,30 @@ def test_filters_grid(model, tmp_path, capsys):
     assert len({c.tobytes() for c in lively}) == len(lively)  # each filter has its own pattern
 
 
+def test_filters_fourier_and_class_patterns(model, tmp_path, capsys):
+    argv = ["render", "filters", "--layer", "conv2d_2", "--count", "4", "--size", "32",
+            "--steps", "3", "--recipe", "fourier", "--out", tmp_path]  # fmt: skip
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    assert out == [str(tmp_path / "filters_conv2d_2_fourier.png")]
+    expected = cvw.FilterPatterns(model, "conv2d_2").generate(range(4), size=32, steps=3, recipe="fourier")
+    np.testing.assert_array_equal(png(out[0]), render.pattern_grid(expected, cols=8, pad=2)[0])
+
+    argv = ["render", "classes", "--class", "star", "--class", "1", "--size", "48", "--steps", "3",
+            "--out", tmp_path]  # fmt: skip
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    assert out == ["classes: 3 star, 1 square", str(tmp_path / "classes_fourier.png")]
+    expected = cvw.ClassPatterns(model).generate([3, 1], size=48, steps=3)
+    np.testing.assert_array_equal(png(out[1]), render.pattern_grid(expected, cols=2, pad=2)[0])
+
+
 @pytest.mark.parametrize(
     ("argv", "code", "words"),
     [
+        (["render", "classes", "--class", "zebra"], 1, "--class"),
+        (["render", "classes", "--steps", "-1"], 1, "steps"),
+        (["render", "filters", "--recipe", "lucid"], 2, "invalid choice"),
         (["render", "gradcam", "--image", "no/such/photo.jpg"], 1, "no such file"),
         (["render", "activations", "--image", "kitten"], 1, "sample image"),
         (["render", "gradcam", "--model", "no-such-model"], 1, "unknown model name"),
@@ -138,6 +205,9 @@ def test_filters_grid(model, tmp_path, capsys):
         (["render", "filters", "--size", "3"], 1, "size"),
         (["render", "gradcam", "--image", "star", "--alpha", "2"], 1, "alpha"),
         (["render", "gradcam", "--bogus"], 2, "unrecognized arguments"),
+        (["render", "gradcam", "--method", "gradcam3"], 2, "choose from 'gradcam', 'gradcam++'"),
+        (["render", "gradcam", "--image", "star", "--metrics", "--metric-steps", "0"], 1, "--metric-steps"),
+        (["render", "gradcam", "--image", "star", "--method", "all", "--blend", "additive"], 1, "--blend"),
         (["render", "pictures"], 2, "invalid choice"),
         (["render", "filters", "--steps", "many"], 2, "invalid int value"),
         ([], 2, "required"),
@@ -164,7 +234,7 @@ def test_help_lists_every_option(capsys):
         (["--help"], ["render", "demo"]),
         (["render", "activations", "--help"], ["--image", "--model", "--out", "--layer", "--cols", "--cell-size"]),
         (["render", "filters", "--help"], ["--layer", "--count", "--size", "--steps", "--step-size", "--seed"]),
-        (["render", "gradcam", "--help"], ["--class", "--layer", "--alpha", "--colormap", "--blend", "--score"]),
+        (["render", "gradcam", "--help"], ["--class", "--layer", "--alpha", "--colormap", "--blend", "--score", "--method", "--metrics", "--metric-steps"]),
         (["demo", "--help"], ["--port", "--ip", "--no-browser", "convviz_widgets[demo]"]),
     ]:
         code, out, _ = run(argv, capsys)

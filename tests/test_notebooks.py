@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from convviz_widgets.engines.backend import startup_noise
+
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
@@ -60,7 +62,9 @@ def execute(path: Path, tmp_path: Path, monkeypatch) -> list:
     for var, name in (("KERAS_HOME", "keras"), ("IPYTHONDIR", "ipython"), ("MPLCONFIGDIR", "mpl")):
         (tmp_path / name).mkdir()
         monkeypatch.setenv(var, str(tmp_path / name))  # no cached weights, no startup files
-    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    # As a user's kernel starts: the package keeps TensorFlow's native startup log out of the
+    # cells (checked below for every cell) without the user setting anything.
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
     monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     nb = nbformat.read(path, as_version=4)
     nb.cells.insert(0, nbformat.v4.new_code_cell(OFFLINE_CELL))
@@ -71,7 +75,12 @@ def execute(path: Path, tmp_path: Path, monkeypatch) -> list:
         resources={"metadata": {"path": str(tmp_path)}},
     )
     client.execute()  # raises CellExecutionError, with the cell and its traceback, on any error
-    return [c for c in nb.cells[1:] if c.cell_type == "code"]
+    cells = [c for c in nb.cells[1:] if c.cell_type == "code"]
+    for cell in cells:
+        stderr = "".join(o.text for o in cell.outputs if o.get("name") == "stderr")
+        native = [line for line in stderr.splitlines() if startup_noise(line, level=3)]
+        assert not native, (path.name, native)  # no red blocks of TensorFlow's startup log
+    return cells
 
 
 def text_of(cell) -> str:
@@ -114,8 +123,10 @@ def test_02_filter_patterns(tmp_path, monkeypatch):
     assert has(cells[2], "image/png")  # one filter
     grids = [o for o in cells[3].outputs if "image/png" in o.get("data", {})]
     assert len(grids) == 2  # the first two conv layers
-    assert has(cells[4], WIDGET)
-    assert " grid (" in text_of(cells[5])
+    assert has(cells[4], "image/png")  # classic and fourier side by side
+    assert has(cells[5], "image/png")  # class patterns
+    assert has(cells[6], WIDGET)
+    assert " grid (" in text_of(cells[7])
 
 
 @pytest.mark.slow
@@ -128,6 +139,14 @@ def test_03_grad_cam(tmp_path, monkeypatch):
     assert has(cells[3], "image/png")  # the two superimposed images
     assert has(cells[4], WIDGET)
     assert "showing class" in text_of(cells[5])
+    assert has(cells[6], "image/png")  # the seven methods side by side
+    scores = text_of(cells[7]).splitlines()  # one line of faithfulness figures per method
+    assert [line.split(":")[0].strip() for line in scores] == [
+        "Grad-CAM", "Grad-CAM++", "XGrad-CAM", "LayerCAM", "HiResCAM", "Score-CAM", "EigenCAM"]
+    assert all("deletion AUC 0." in line and "insertion AUC" in line for line in scores)
+    assert has(cells[7], "image/png")  # the deletion and insertion curves
+    assert has(cells[8], WIDGET)
+    assert text_of(cells[9]).startswith("Grad-CAM++ readout: deletion AUC ")
 
 
 @pytest.mark.slow

@@ -20,18 +20,26 @@ _LAZY = {
     "ScoreCAM": "cam",
     "XGradCAM": "cam",
     "CellCentres": "geometry",
+    "ClassPatterns": "feature_vis",
+    "Diverged": "feature_vis",
+    "Recipe": "feature_vis",
+    "RECIPES": "feature_vis",
+    "parts": "feature_vis",
     "FilterPatterns": "filter_patterns",
     "GradCAM": "cam",
+    "ModelSpec": "models",
     "cell_centres": "geometry",
     "class_names": "models",
     "conv_layers": "models",
     "load_image": "images",
     "load_model": "models",
+    "model_spec": "models",
     "num_classes": "models",
     "predict_top": "predictions",
     "receptive_field": "geometry",
     "sample_image": "images",
     "sample_images": "images",
+    "trained_samples": "models",
 }
 
 __all__ = sorted(_LAZY)
@@ -42,6 +50,10 @@ def __getattr__(name: str):
         return importlib.import_module(".metrics", __name__)
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _LAZY[name] != "images":
+        from .backend import import_tensorflow
+
+        import_tensorflow()  # TensorFlow's native startup log filtered (backend.py)
     value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     globals()[name] = value
     return value
@@ -64,8 +76,17 @@ if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at
         ScoreCAM,
         XGradCAM,
     )
+    from .feature_vis import RECIPES, ClassPatterns, Diverged, Recipe, parts  # noqa: F401
     from .filter_patterns import FilterPatterns  # noqa: F401
     from .geometry import CellCentres, cell_centres, receptive_field  # noqa: F401
     from .images import load_image, sample_image, sample_images  # noqa: F401
-    from .models import class_names, conv_layers, load_model, num_classes  # noqa: F401
+    from .models import (  # noqa: F401
+        ModelSpec,
+        class_names,
+        conv_layers,
+        load_model,
+        model_spec,
+        num_classes,
+        trained_samples,
+    )
     from .predictions import predict_top  # noqa: F401

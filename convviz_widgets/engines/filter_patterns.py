@@ -12,41 +12,22 @@ block3_conv1, the tutorial's conv layers), the step computes just that one outpu
 image (``_OwnFilter``: one depthwise convolution of the layer's input with each image's own
 kernel, summed over input channels) instead of all C of them, forward and backward: the
 layer's share of the work drops by a factor of C.
+
+``recipe`` chooses how (``feature_vis``): "classic" is the above, bit for bit; "fourier" and
+any ``Recipe`` compose their parts around the same per-image activations in one compiled step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-
-from ..errors import ConvVizError
 from .backend import require_tensorflow
-from .compiled import Compiled
+from .feature_vis.ascent import PatternEngine
+from .feature_vis.parts import initial_images
 from .graph import flat_graph, free_size_extractor, producer
-from .models import input_size, load_model, resolve_layer
+from .models import input_size, load_model, model_info, resolve_layer
 
-
-def initial_images(filters, size: int, seed: int) -> np.ndarray:
-    """The starting noise, (N, size, size, 3) in [128, 148); filter f's noise depends only on (seed, f)."""
-    return np.stack(
-        [np.random.default_rng([seed, f]).random((size, size, 3)) * 20.0 + 128.0 for f in filters]
-    ).astype(np.float32)
-
-
-def deprocess(images: np.ndarray, alive=None) -> np.ndarray:
-    """Float images (N, H, W, 3) -> uint8: center, divide by std + 1e-5, x0.1 + 0.5, clip, x255.
-
-    ``alive`` (N,) bool: images whose filter never had a gradient are shown flat mid-gray
-    (their "pattern" would only be the starting noise).
-    """
-    x = np.asarray(images, dtype=np.float32)
-    x = x - x.mean(axis=(1, 2, 3), keepdims=True)
-    x = x / (x.std(axis=(1, 2, 3), keepdims=True) + 1e-5)
-    if alive is not None:
-        x[~np.asarray(alive, dtype=bool)] = 0.0
-    x = np.clip(x * 0.1 + 0.5, 0.0, 1.0) * 255.0
-    return x.astype(np.uint8)
+__all__ = ["FilterPatterns", "initial_images"]
 
 
 _ELEMENTWISE = {  # Keras activations applied element by element (softmax, glu are not)
@@ -112,8 +93,11 @@ class _OwnFilter:
         return conv.activation(z)
 
 
-class FilterPatterns:
+class FilterPatterns(PatternEngine):
     """The input patterns that maximally activate filters of one layer."""
+
+    what = "filters"
+    needs = "map"
 
     def __init__(self, model, layer):
         require_tensorflow()
@@ -121,8 +105,10 @@ class FilterPatterns:
 
         self.model = load_model(model)
         self.layer = resolve_layer(self.model, layer)
+        self.preprocess = model_info(self.model).preprocess  # for pixel-space recipes only
         graph = flat_graph(self.model)
-        self.num_filters = int(graph.tap(self.layer).shape[-1])
+        self.shape = tuple(graph.tap(self.layer).shape[1:])
+        self.num_filters = self.num_targets = int(self.shape[-1])
         self.own_filter = None  # the one-channel shortcut (_OwnFilter), when the layer allows
         try:
             extractor = free_size_extractor(self.model, self.layer)
@@ -141,77 +127,24 @@ class FilterPatterns:
             activation = extractor(images, training=False)
             return tf.gather(activation, filters, axis=3, batch_dims=1)
 
-        def step(images, filters, step_size):
-            with tf.GradientTape() as tape:
-                tape.watch(images)
-                own = activations(images, filters)
-                losses = tf.reduce_mean(own, axis=(1, 2))
-                total = tf.reduce_sum(losses)  # image i's gradient is its own loss's
-            grads = tape.gradient(total, images)
-            rms = tf.sqrt(tf.reduce_mean(tf.square(grads), axis=(1, 2, 3), keepdims=True))
-            return images + step_size * grads / (rms + 1e-5), losses, tf.reshape(rms, [-1]) > 0
+        self._activations = activations
+        super().__init__()
 
-        self._step = Compiled(
-            step,
-            [
-                tf.TensorSpec((None, None, None, 3), tf.float32),
-                tf.TensorSpec((None,), tf.int32),
-                tf.TensorSpec((), tf.float32),
-            ],
-        )
-        self.losses = None  # each filter's mean activation at the last step
+    def _target(self, x, indices):
+        return self._activations(x, indices)
 
-    def _filters(self, filters) -> list[int]:
-        items = [filters] if isinstance(filters, int | np.integer) else list(filters)
-        if not items:
-            raise ConvVizError("filters: expected at least one filter index, got none.")
-        out = []
-        for f in items:
-            if isinstance(f, bool) or not isinstance(f, int | np.integer):
-                raise ConvVizError(f"filters: expected integer filter indices, got {f!r}.")
-            if not 0 <= int(f) < self.num_filters:
-                raise ConvVizError(
-                    f"filters: layer {self.layer!r} has {self.num_filters} filters, expected "
-                    f"indices 0..{self.num_filters - 1}, got {int(f)}."
-                )
-            out.append(int(f))
-        return out
+    def _target_shape(self):
+        return self.shape
 
-    def generate(
-        self,
-        filters,
-        size: int = 150,
-        steps: int = 40,
-        step_size: float = 1.0,
-        seed: int = 0,
-        callback: Callable | None = None,
-    ) -> np.ndarray:
+    def _describe_index_range(self):
+        return f"layer {self.layer!r} has {self.num_filters} filters"
+
+    def generate(self, filters, size: int = 150, steps: int = 40, step_size: float = 1.0,
+                 seed: int = 0, callback: Callable | None = None, recipe="classic"):
         """uint8 (N, size, size, 3): one pattern per filter, all optimized as one batch.
 
         ``callback(step, images_uint8)`` runs after each step (1-based); returning False
-        stops at once and the patterns reached so far are returned.
+        stops at once and the patterns reached so far are returned. ``recipe``: "classic"
+        (the book, the default), "fourier" or a ``Recipe``; ``optimize`` returns the floats.
         """
-        import tensorflow as tf
-
-        indices = self._filters(filters)
-        if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 8 or (
-            self.fixed_size is not None and size != self.fixed_size
-        ):
-            expected = self.fixed_size or "an integer >= 8 (pixels per side)"
-            raise ConvVizError(f"size: expected {expected}, got {size!r}.")
-        if not isinstance(steps, int | np.integer) or steps < 0:
-            raise ConvVizError(f"steps: expected a non-negative integer, got {steps!r}.")
-        if not np.isfinite(step_size):
-            raise ConvVizError(f"step_size: expected a finite number, got {step_size!r}.")
-
-        images = tf.constant(initial_images(indices, int(size), seed))
-        filter_tensor = tf.constant(indices, tf.int32)
-        lr = tf.constant(float(step_size), tf.float32)
-        alive = np.zeros(len(indices), dtype=bool)
-        for i in range(1, int(steps) + 1):
-            images, losses, moved = self._step(images, filter_tensor, lr)
-            self.losses = losses.numpy()
-            alive |= moved.numpy()
-            if callback is not None and callback(i, deprocess(images.numpy(), alive)) is False:
-                break
-        return deprocess(images.numpy(), alive if steps else None)
+        return super().generate(filters, size, steps, step_size, seed, callback, recipe)

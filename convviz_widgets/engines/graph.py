@@ -13,9 +13,11 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass, field
 
-import keras
-
 from ..errors import ConvVizError
+from .backend import import_tensorflow
+
+import_tensorflow()  # before Keras: TensorFlow's native startup log filtered (backend.py)
+import keras  # noqa: E402
 
 _CONV_TYPES = (
     keras.layers.Conv2D,

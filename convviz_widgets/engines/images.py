@@ -36,7 +36,9 @@ def load_image(source, target_size=None) -> np.ndarray:
     """Load ``source`` as float32 (H, W, 3) in 0..255, resized to ``target_size`` (h, w) if given."""
     from PIL import Image
 
-    if isinstance(source, np.ndarray):
+    if _is_checked(source):
+        image = source
+    elif isinstance(source, np.ndarray):
         image = _from_array(source)
     elif isinstance(source, Image.Image):
         image = _from_pil(source, "image")
@@ -53,6 +55,34 @@ def load_image(source, target_size=None) -> np.ndarray:
             f"got {type(source).__name__}."
         )
     return resize(image, target_size) if target_size is not None else image
+
+
+class CheckedImage(np.ndarray):
+    """Pixels that were decoded and validated once: float32 (H, W, 3) 0..255, read-only.
+
+    ``load_image`` passes such an array through (resizing it if asked) instead of checking it
+    again, so an image entering the widgets is decoded and validated once however many
+    explorers and engines use it. Read-only, so what was validated is what they all see; any
+    writable array (a copy, the result of arithmetic) is checked like any other.
+    """
+
+
+def checked_image(source, target_size=None) -> CheckedImage:
+    """``load_image(source, target_size)`` as a :class:`CheckedImage` (decoded at most once)."""
+    image = load_image(source, target_size=target_size)
+    if isinstance(image, CheckedImage):
+        return image
+    view = image.view(CheckedImage)
+    view.flags.writeable = False
+    return view
+
+
+def _is_checked(source) -> bool:
+    return (
+        isinstance(source, CheckedImage) and not source.flags.writeable
+        and source.dtype == np.float32 and source.ndim == 3 and source.shape[-1] == 3
+        and source.flags.c_contiguous
+    )  # fmt: skip
 
 
 def resize(image: np.ndarray, size) -> np.ndarray:
@@ -168,6 +198,10 @@ def _from_array(array: np.ndarray) -> np.ndarray:
 def _over_white(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     a = alpha / 255.0
     return color * a + 255.0 * (1.0 - a)
+
+
+#: The sample photos (what an ImageNet classifier was trained on).
+PHOTO_SAMPLES = tuple(_PHOTOS)
 
 
 def sample_images() -> list[str]:

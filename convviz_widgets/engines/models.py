@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -12,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import ConvVizError
+from ..validation import check_index
 from .backend import require_tensorflow
 
 DEFAULT_MODEL = "default"
@@ -216,100 +218,181 @@ def check_model(model):
     return model
 
 
+class ModelSpec:
+    """One model resolved once: its layers, their output shapes, its classes and input size.
+
+    Every question the package asks about a model's structure goes here (``model_spec`` keeps
+    one per model); the graph is walked and replayed once, not by each helper again. The
+    functions below (``conv_layers``, ``resolve_layer``, ...) are thin wrappers.
+    """
+
+    def __init__(self, model):
+        self.model = model
+
+    @functools.cached_property
+    def graph(self):
+        from .graph import flat_graph
+
+        return flat_graph(self.model)
+
+    @functools.cached_property
+    def layers(self) -> tuple[tuple[str, object], ...]:
+        """(qualified name, layer) of every layer, depth first, in model order."""
+        from .graph import iter_layers
+
+        return tuple(iter_layers(self.model))
+
+    @property
+    def input_size(self) -> tuple[int | None, int | None]:
+        """The model's (height, width), None where it accepts any size."""
+        shape = tuple(self.model.inputs[0].shape)
+        return shape[1], shape[2]
+
+    @functools.cached_property
+    def conv_layers(self) -> tuple[str, ...]:
+        """Names of the conv and pooling layers in model order; nested ones as "outer/inner"."""
+        from .graph import is_spatial
+
+        # dict.fromkeys: a layer renamed "a/conv" must not list twice
+        return tuple(dict.fromkeys(name for name, layer in self.layers if is_spatial(layer)))
+
+    @functools.cached_property
+    def last_conv_layer(self) -> str:
+        """The last convolution layer (Grad-CAM's default)."""
+        from .graph import is_conv
+
+        names = [name for name, layer in self.layers if is_conv(layer)]
+        if not names:
+            raise ConvVizError(
+                f"model: {self.model.name!r} has no convolution layer; Grad-CAM and filter "
+                "patterns need one (Conv2D, SeparableConv2D, DepthwiseConv2D or Conv2DTranspose)."
+            )
+        return names[-1]
+
+    def resolve_layer(self, layer) -> str:
+        """The qualified name of ``layer`` (a name, an unambiguous inner name, or a layer object).
+
+        Raises a ConvVizError listing the valid names when it is unknown or has no spatial output.
+        """
+        taps = self.graph.taps
+        if not isinstance(layer, str):
+            matches = [name for name, obj in self.layers if obj is layer]
+            if not matches:
+                raise ConvVizError(
+                    f"layer: expected a layer name (str) or a layer of this model, "
+                    f"got {type(layer).__name__}."
+                )
+            layer = matches[0]
+        name = layer
+        if name not in taps:
+            suffix = [n for n in taps if n.endswith("/" + name)]
+            if len(suffix) != 1:
+                valid = self.conv_layers
+                shown = ", ".join(valid[:40]) + (
+                    f" ... ({len(valid)} in all)" if len(valid) > 40 else ""
+                )
+                raise ConvVizError(
+                    f"layer: {layer!r} is not a layer of {self.model.name!r}. Expected one of: {shown}."
+                )
+            name = suffix[0]
+        if len(taps[name].shape) != 4:
+            raise ConvVizError(
+                f"layer: {name!r} has no spatial output (its output has shape "
+                f"{tuple(taps[name].shape)}); expected a layer whose output is "
+                "(batch, height, width, channels), such as a conv or pooling layer: "
+                f"{', '.join(self.conv_layers[-5:])} ..."
+            )
+        return name
+
+    def layer_shape(self, layer) -> tuple:
+        """(height, width, channels) of a layer's output, None where the size is not fixed."""
+        return tuple(self.graph.taps[self.resolve_layer(layer)].shape[1:])
+
+    def channels(self, layer) -> int:
+        """Number of channels of a layer's output."""
+        return int(self.layer_shape(layer)[-1])
+
+    def check_channel(self, layer, channel, name: str = "channel") -> int:
+        """``channel`` as an int if ``layer`` has it, else a ConvVizError naming ``name``."""
+        layer = self.resolve_layer(layer)
+        return check_index(name, channel, self.channels(layer), f"a channel of layer {layer!r}")
+
+    @functools.cached_property
+    def num_classes(self) -> int:
+        """Number of classes: the softmax width, or 2 for a single sigmoid unit."""
+        graph = self.graph
+        shape = tuple(graph.output.shape)
+        if len(shape) != 2 or shape[-1] is None:
+            raise ConvVizError(
+                f"model: expected a classifier whose output is (batch, classes), "
+                f"{self.model.name!r} outputs {shape}. Activations and filter patterns work with "
+                "any model; class predictions and Grad-CAM need a classifier."
+            )
+        units = shape[-1]
+        expected = "sigmoid" if units == 1 else "softmax"
+        if graph.final_activation not in (expected, "linear", None):
+            raise ConvVizError(
+                f"model: expected a classifier ending in a softmax, a single sigmoid unit or raw "
+                f"logits; {self.model.name!r} ends with {units} unit(s) with a "
+                f"{graph.final_activation!r} activation."
+            )
+        return 2 if units == 1 else units
+
+    @property
+    def class_names(self) -> list[str]:
+        """Human-readable labels for every class (read each time: labels are registered late)."""
+        n = self.num_classes
+        names = model_info(self.model).class_names
+        if names is None and n == 1000:
+            names = imagenet_class_names()
+        if names is None or len(names) != n:
+            names = [f"class {i}" for i in range(n)]
+        return list(names)
+
+    def check_class(self, class_index, name: str = "class_index") -> int:
+        """``class_index`` as an int if the model has that class, else a ConvVizError."""
+        return check_index(name, class_index, self.num_classes, "a class index")
+
+
+_SPECS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def model_spec(model) -> ModelSpec:
+    """The :class:`ModelSpec` of a built keras.Model (made once per model)."""
+    spec = _SPECS.get(model)
+    if spec is None:
+        spec = _SPECS[model] = ModelSpec(model)
+    return spec
+
+
 def input_size(model) -> tuple[int | None, int | None]:
     """The model's (height, width), None where it accepts any size."""
-    shape = tuple(model.inputs[0].shape)
-    return shape[1], shape[2]
+    return model_spec(model).input_size
 
 
 def conv_layers(model) -> list[str]:
     """Names of the conv and pooling layers in model order; nested ones as "outer/inner"."""
-    from .graph import is_spatial, iter_layers
-
-    model = load_model(model)
-    names = [name for name, layer in iter_layers(model) if is_spatial(layer)]
-    return list(dict.fromkeys(names))  # a layer renamed "a/conv" must not list twice
+    return list(model_spec(load_model(model)).conv_layers)
 
 
 def last_conv_layer(model) -> str:
     """The last convolution layer (Grad-CAM's default)."""
-    from .graph import is_conv, iter_layers
-
-    names = [name for name, layer in iter_layers(model) if is_conv(layer)]
-    if not names:
-        raise ConvVizError(
-            f"model: {model.name!r} has no convolution layer; Grad-CAM and filter patterns need "
-            "one (Conv2D, SeparableConv2D, DepthwiseConv2D or Conv2DTranspose)."
-        )
-    return names[-1]
+    return model_spec(model).last_conv_layer
 
 
 def resolve_layer(model, layer) -> str:
-    """The qualified name of ``layer`` (a name, an unambiguous inner name, or a layer object).
-
-    Raises a ConvVizError listing the valid names when it is unknown or has no spatial output.
-    """
-    from .graph import flat_graph, iter_layers
-
-    graph = flat_graph(model)
-    if not isinstance(layer, str):
-        matches = [name for name, obj in iter_layers(model) if obj is layer]
-        if not matches:
-            raise ConvVizError(
-                f"layer: expected a layer name (str) or a layer of this model, "
-                f"got {type(layer).__name__}."
-            )
-        layer = matches[0]
-    name = layer
-    if name not in graph.taps:
-        suffix = [n for n in graph.taps if n.endswith("/" + name)]
-        if len(suffix) == 1:
-            name = suffix[0]
-        else:
-            valid = conv_layers(model)
-            shown = ", ".join(valid[:40]) + (f" ... ({len(valid)} in all)" if len(valid) > 40 else "")
-            raise ConvVizError(
-                f"layer: {layer!r} is not a layer of {model.name!r}. Expected one of: {shown}."
-            )
-    rank = len(graph.taps[name].shape)
-    if rank != 4:
-        raise ConvVizError(
-            f"layer: {name!r} has no spatial output (its output has shape "
-            f"{tuple(graph.taps[name].shape)}); expected a layer whose output is "
-            "(batch, height, width, channels), such as a conv or pooling layer: "
-            f"{', '.join(conv_layers(model)[-5:])} ..."
-        )
-    return name
+    """The qualified name of ``layer`` (see ``ModelSpec.resolve_layer``)."""
+    return model_spec(model).resolve_layer(layer)
 
 
 def layer_output_shape(model, layer) -> tuple:
     """(height, width, channels) of a layer's output, None where the size is not fixed."""
-    from .graph import flat_graph
-
-    return tuple(flat_graph(model).taps[resolve_layer(model, layer)].shape[1:])
+    return model_spec(model).layer_shape(layer)
 
 
 def num_classes(model) -> int:
     """Number of classes: the softmax width, or 2 for a single sigmoid unit."""
-    from .graph import flat_graph
-
-    graph = flat_graph(model)
-    shape = tuple(graph.output.shape)
-    if len(shape) != 2 or shape[-1] is None:
-        raise ConvVizError(
-            f"model: expected a classifier whose output is (batch, classes), {model.name!r} "
-            f"outputs {shape}. Activations and filter patterns work with any model; class "
-            "predictions and Grad-CAM need a classifier."
-        )
-    units = shape[-1]
-    expected = "sigmoid" if units == 1 else "softmax"
-    if graph.final_activation not in (expected, "linear", None):
-        raise ConvVizError(
-            f"model: expected a classifier ending in a softmax, a single sigmoid unit or raw "
-            f"logits; {model.name!r} ends with {units} unit(s) with a "
-            f"{graph.final_activation!r} activation."
-        )
-    return 2 if units == 1 else units
+    return model_spec(model).num_classes
 
 
 def imagenet_class_names() -> tuple[str, ...]:
@@ -319,13 +402,24 @@ def imagenet_class_names() -> tuple[str, ...]:
 
 def class_names(model) -> list[str]:
     """Human-readable labels for every class of ``model``."""
-    n = num_classes(model)
-    names = model_info(model).class_names
-    if names is None and n == 1000:
-        names = imagenet_class_names()
-    if names is None or len(names) != n:
-        names = [f"class {i}" for i in range(n)]
-    return list(names)
+    return model_spec(model).class_names
+
+
+def trained_samples(model) -> list[str]:
+    """The sample images (``sample_images()`` names) of the kind ``model`` was trained on.
+
+    The embedded default model: the generated shapes. A keras.applications ImageNet classifier:
+    the photos. Any other model: none known (an empty list).
+    """
+    from ..datasets import SHAPE_CLASSES
+    from .images import PHOTO_SAMPLES
+
+    info = model_info(model)
+    if info.source == DEFAULT_MODEL:
+        return list(SHAPE_CLASSES)
+    if info.source in APPLICATIONS and info.class_names is not None:
+        return list(PHOTO_SAMPLES)
+    return []
 
 
 def default_preprocess(model, preprocess=None) -> Callable:

@@ -8,6 +8,8 @@ from .activations import (
     normalize_channel,
     normalize_channels,
 )
+from .compare import METHOD_LABELS, caption, compare_frame, method_label
+from .curves import curve_plot
 from .frames import (
     ACTIVATION_COLORMAP,
     CAM_COLORMAP,
@@ -24,24 +26,30 @@ from .frames import (
     upscale,
 )
 from .overlay import heatmap_frame, overlay, place_heatmap, superimpose_additive
-from .patterns import pattern_grid
+from .patterns import deprocess, pattern_grid
 
 __all__ = [
     "ACTIVATION_COLORMAP",
     "CAM_COLORMAP",
     "COLORMAPS",
     "GridLayout",
+    "METHOD_LABELS",
     "apply_lut",
     "blank_channels",
+    "caption",
     "channel_frame",
     "colorize",
     "colormap_lut",
+    "compare_frame",
+    "curve_plot",
+    "deprocess",
     "draw_highlight",
     "encode_png",
     "fit_size",
     "grid_cell_size",
     "grid_frame",
     "heatmap_frame",
+    "method_label",
     "normalize_channel",
     "normalize_channels",
     "overlay",

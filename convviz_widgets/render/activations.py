@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from ..errors import ConvVizError
+from ..validation import check_index
 from .frames import (
     ACTIVATION_COLORMAP,
     GridLayout,
@@ -110,9 +109,7 @@ def blank_channels(fmap) -> int:
 
 
 def _channel_index(index, n: int) -> int:
-    if isinstance(index, bool) or not isinstance(index, numbers.Integral) or not 0 <= index < n:
-        raise ConvVizError(f"index: expected a channel index in 0..{n - 1}, got {index!r}")
-    return int(index)
+    return check_index("index", index, n, "a channel index")
 
 
 def channel_frame(fmap, index: int, colormap=ACTIVATION_COLORMAP, size: int | None = None):

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from ..errors import ConvVizError
+from ..validation import check_index
 
 __all__ = [
     "ACTIVATION_COLORMAP",
@@ -203,9 +204,7 @@ class GridLayout:
 
     def cell_origin(self, i: int) -> tuple[int, int]:
         """(y, x) of the top-left pixel of cell i."""
-        if isinstance(i, bool) or not isinstance(i, numbers.Integral) or not 0 <= i < self.n:
-            raise ConvVizError(f"index: expected a cell index in 0..{self.n - 1}, got {i!r}")
-        row, col = divmod(int(i), self.cols)
+        row, col = divmod(check_index("index", i, self.n, "a cell index"), self.cols)
         return (
             self.pad + row * (self.cell_h + self.pad),
             self.pad + col * (self.cell_w + self.pad),

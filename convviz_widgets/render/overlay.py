@@ -69,6 +69,16 @@ def _resize(arr: np.ndarray, shape: tuple[int, int], interpolation: int) -> np.n
     return cv2.resize(arr, (shape[1], shape[0]), interpolation=interpolation)
 
 
+def image_frame(image, shape: tuple[int, int]) -> np.ndarray:
+    """The input image as an RGBA frame of ``shape`` (H, W), to show beside a map of that size:
+    area-averaged when shrinking, bilinear when growing (a photo, not a map of cells)."""
+    rgb = _image_rgb(image)
+    h, w = int(shape[0]), int(shape[1])
+    shrink = h <= rgb.shape[0] and w <= rgb.shape[1]
+    resized = _resize(np.ascontiguousarray(rgb), (h, w), cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return to_rgba(resized, name="image")
+
+
 def heatmap_frame(heatmap, colormap=CAM_COLORMAP, size: int | None = None) -> np.ndarray:
     """The raw low-resolution heatmap, colormapped; nearest-upscaled so its cells stay visible."""
     return fit_size(colorize(_levels(_heatmap01(heatmap)), colormap), size)

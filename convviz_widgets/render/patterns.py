@@ -1,10 +1,11 @@
-"""Filter patterns -> one mosaic frame, filling in live while the optimization runs."""
+"""Filter patterns -> display pixels (``deprocess``) and one mosaic frame, filling in live."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ..errors import ConvVizError
+from ..pixels import deprocess  # float images -> uint8; a leaf the engines' generate uses too
 from .frames import (
     GridLayout,
     _as_array,
@@ -17,7 +18,7 @@ from .frames import (
     tile,
 )
 
-__all__ = ["PLACEHOLDER_COLOR", "pattern_grid"]
+__all__ = ["PLACEHOLDER_COLOR", "caption", "deprocess", "pattern_grid"]
 
 #: A not-yet-computed filter: dark, yet distinct from the mosaic background.
 PLACEHOLDER_COLOR = (64, 64, 64, 255)
@@ -68,3 +69,31 @@ def pattern_grid(
     if highlight is not None:
         draw_highlight(mosaic, layout, highlight)
     return mosaic, layout
+
+
+def caption(frame: np.ndarray, lines, color=(235, 235, 235, 255)) -> np.ndarray:
+    """``frame`` (H, W, 4) with ``lines`` of text centred on a dark band, scaled to fit the width.
+
+    What a pattern explorer shows before anything is computed: what Run will do and how long.
+    """
+    import cv2
+
+    out = np.array(_as_uint8(_as_array(frame, "frame")), copy=True)
+    if out.ndim != 3 or out.shape[2] != 4:
+        raise ConvVizError(f"frame: expected an (H, W, 4) RGBA frame, got {_describe(out)}")
+    lines = [str(line) for line in lines]
+    if not lines:
+        return out
+    h, w = out.shape[:2]
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    widest = max(cv2.getTextSize(line, font, 1.0, 1)[0][0] for line in lines)
+    scale = min(0.6, 0.9 * w / max(widest, 1))
+    line_h = max(int(round(30 * scale)), 8)
+    top = max((h - line_h * len(lines)) // 2, 0)
+    band = out[top: top + line_h * len(lines) + line_h // 2]
+    band[..., :3] = (band[..., :3] * 0.25).astype(np.uint8)  # darken behind the text
+    for i, line in enumerate(lines):
+        (tw, _), _ = cv2.getTextSize(line, font, scale, 1)
+        y = top + line_h * (i + 1)
+        cv2.putText(out, line, (max((w - tw) // 2, 0), y), font, scale, color, 1, cv2.LINE_AA)
+    return out

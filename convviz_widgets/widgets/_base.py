@@ -16,7 +16,7 @@ from traitlets import Unicode, validate
 
 from ..errors import ConvVizError
 from ..render.frames import encode_png, to_rgba
-from ._canvas import DRAW_LOCK, put_frame
+from ._canvas import DRAW_LOCK, FRAME_CLASS, FRAME_CSS, put_frame
 from ._controls import check_choice
 
 _log = logging.getLogger(__name__)
@@ -64,6 +64,9 @@ class Explorer(widgets.VBox):
 
     def __init__(self, **kwargs):
         self.canvas = Canvas(width=1, height=1)
+        self.canvas.add_class(FRAME_CLASS)
+        # A hidden <style> that travels with every explorer (see ``_with_frame_css``).
+        self._frame_css = widgets.HTML(FRAME_CSS, layout=widgets.Layout(display="none"))
         self.status = widgets.HTML(value="")
         self.last_error: BaseException | None = None
         self._frame: np.ndarray | None = None
@@ -100,6 +103,13 @@ class Explorer(widgets.VBox):
     def layers(self) -> list[str]:
         """The layer names the layer dropdown offers."""
         return [value for _, value in self.layer_dropdown.options]
+
+    @validate("children")
+    def _with_frame_css(self, proposal):
+        # Subclasses lay out their own children; the frame CSS is always among them.
+        children = tuple(proposal["value"])
+        css = getattr(self, "_frame_css", None)
+        return children if css is None or css in children else (*children, css)
 
     @validate("layer")
     def _check_layer(self, proposal):
@@ -207,9 +217,10 @@ class Explorer(widgets.VBox):
 class ImageExplorer(Explorer):
     """An explorer of one image: ``image`` can be set, and switching is all-or-nothing.
 
-    Subclasses implement ``_prepare_image(img)`` (compute everything the image needs, change
-    nothing, may fail) and ``_apply_image(prepared)`` (switch to it). The Dashboard prepares
-    every explorer first, so an image that fails in one of them changes none of them.
+    ``prepare_image(img)`` computes everything a new image needs and changes nothing (it may
+    fail); ``apply_image(prepared)`` switches to it and redraws. The Dashboard prepares every
+    explorer first, so an image that fails in one of them changes none of them. Subclasses
+    implement the two hooks ``_prepare_image`` and ``_apply_image``.
     """
 
     @property
@@ -219,8 +230,16 @@ class ImageExplorer(Explorer):
 
     @image.setter
     def image(self, img):
+        self.apply_image(self.prepare_image(img))
+
+    def prepare_image(self, img):
+        """Everything ``img`` needs (decoded, validated, the model run), without showing it."""
+        return self._prepare_image(img)
+
+    def apply_image(self, prepared) -> None:
+        """Show an image ``prepare_image`` returned."""
         with self.batch():
-            self._set_image(img)
+            self._apply_image(prepared)
             self.request_redraw()
 
     def _set_image(self, img):

@@ -72,6 +72,30 @@ def changed_box(previous: np.ndarray, rgba: np.ndarray):
     return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
+def show_at_frame_size(canvas, width: int) -> None:
+    """Display ``canvas`` one CSS pixel per frame pixel, shrunk (never stretched) to its container.
+
+    Without a CSS width a canvas in a flex column (Voila, JupyterLab) is stretched to the full
+    page width: a 300 px channel became ~1170 px and pushed the controls out of view. Frames are
+    drawn at their display size (integer upscaling in ``render``), so the browser only scales
+    when the page is narrower than the frame, and ``image-rendering: pixelated`` keeps maps crisp
+    (see ``FRAME_CSS``).
+    """
+    with canvas.layout.hold_sync():
+        canvas.layout.width = f"{int(width)}px"
+        canvas.layout.max_width = "100%"
+        canvas.layout.height = "auto"
+        canvas.layout.align_self = "flex-start"
+
+
+#: CSS for every explorer's canvas (class ``convviz-frame``): crisp map pixels at any zoom.
+FRAME_CLASS = "convviz-frame"
+FRAME_CSS = (
+    f"<style>.{FRAME_CLASS} {{ image-rendering: pixelated; }} "
+    f".{FRAME_CLASS} canvas {{ image-rendering: pixelated; }}</style>"
+)
+
+
 #: Send only the changed box when it covers less than this share of the frame.
 PARTIAL_SHARE = 0.5
 
@@ -98,6 +122,7 @@ def put_frame(
             with canvas.hold_sync():
                 canvas.width = width
                 canvas.height = height
+            show_at_frame_size(canvas, width)
         elif previous is not None and previous.shape == rgba.shape:
             box = changed_box(previous, rgba)
             if box is None:

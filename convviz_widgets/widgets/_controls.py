@@ -26,10 +26,14 @@ def input_size(model) -> tuple[int, int] | None:
 
 
 def as_image(img, model):
-    """``load_image`` at the model's input size: the engines and the display see the same pixels."""
-    from ..engines import load_image
+    """``load_image`` at the model's input size: the engines and the display see the same pixels.
 
-    return load_image(img, target_size=input_size(model))
+    The result is a read-only ``CheckedImage``: the engines it is given to do not decode or
+    validate it again.
+    """
+    from ..engines.images import checked_image
+
+    return checked_image(img, target_size=input_size(model))
 
 
 def check_choice(name: str, value, choices) -> None:

@@ -6,7 +6,8 @@ import ipywidgets as widgets
 from traitlets import Enum, Int, Unicode, observe, validate
 
 from ..render.activations import blank_channels, channel_frame, grid_cell_size, grid_frame
-from ..render.frames import ACTIVATION_COLORMAP, draw_highlight
+from ..render.frames import ACTIVATION_COLORMAP, draw_highlight, encode_png
+from ..render.overlay import image_frame
 from ._base import ImageExplorer, shows_errors
 from ._controls import as_image, as_model, clamp
 
@@ -19,6 +20,8 @@ class ActivationExplorer(ImageExplorer):
 
     Traits: ``layer`` (name, nested ones as "outer/inner"), ``channel``, ``view``
     ("channel" | "grid"), ``colormap``. In the grid, clicking or hovering a cell selects it.
+    The channel view shows the input image beside the channel, at the channel's size
+    (``input_view``; ``show_input=False`` leaves it out).
     """
 
     png_filter = "none"  # colormapped blocks: 2x faster, 40% smaller PNGs than "sub"
@@ -28,7 +31,7 @@ class ActivationExplorer(ImageExplorer):
     colormap = Unicode(ACTIVATION_COLORMAP)
 
     def __init__(self, model, img, layers=None, preprocess=None, *, size=320, grid_cols=None,
-                 min_cell=40, max_cell=96, hover_select=True):
+                 min_cell=40, max_cell=96, hover_select=True, show_input=True):
         from ..engines import Activations, conv_layers
 
         super().__init__()
@@ -40,6 +43,12 @@ class ActivationExplorer(ImageExplorer):
         # whose encoding and transfer cost ~0.5 s per layer switch (the channel view shows detail)
         self.max_cell = max_cell
         self.hover_select = hover_select
+        self.show_input = show_input
+        # The input beside a single channel: a static image, re-encoded only when it changes.
+        self.input_view = widgets.Image(format="png", layout=widgets.Layout(display="none"))
+        self.input_frame = None  # RGBA of the input as ``input_view`` shows it
+        self._input_key = None
+        self._image_version = 0
         self.layout_grid = None  # GridLayout of the last grid drawn, for hit-testing
         from ..engines.models import resolve_layer
 
@@ -63,7 +72,7 @@ class ActivationExplorer(ImageExplorer):
             widgets.HBox([self.layer_dropdown, self.view_toggle]),
             self.channel_slider,
             self.info,
-            self.canvas,
+            widgets.HBox([self.input_view, self.canvas]),
             self.status,
         ]
 
@@ -91,6 +100,7 @@ class ActivationExplorer(ImageExplorer):
 
     def _apply_image(self, prepared) -> None:
         self._image, self._maps = prepared
+        self._image_version += 1
         self._grids = {}
 
     @validate("channel")
@@ -123,7 +133,10 @@ class ActivationExplorer(ImageExplorer):
             f"{blank_channels(fmap)} of {c} channels blank for this image"
         )
         if self.view == "channel":
-            return channel_frame(fmap, self.channel, self.colormap, size=self.size)
+            frame = channel_frame(fmap, self.channel, self.colormap, size=self.size)
+            self._show_input(frame.shape[:2])
+            return frame
+        self._show_input(None)
         # The mosaic only depends on the layer; a channel change just moves the highlight.
         cell = grid_cell_size(h, w, self.min_cell, self.max_cell)
         key = (self.layer, self.colormap, self.grid_cols, cell)
@@ -133,6 +146,23 @@ class ActivationExplorer(ImageExplorer):
             )
         mosaic, self.layout_grid = self._grids[key]
         return draw_highlight(mosaic.copy(), self.layout_grid, self.channel)
+
+    def _show_input(self, shape) -> None:
+        """The input image beside the channel, at the channel frame's ``shape`` (None: hidden)."""
+        if not self.show_input or shape is None:
+            self.input_view.layout.display = "none"
+            return
+        key = (self._image_version, shape)
+        if key != self._input_key:
+            pixels = image_frame(self._image, shape)
+            with self.input_view.hold_sync():
+                self.input_view.value = encode_png(pixels)
+                self.input_view.layout.width = f"{shape[1]}px"
+                self.input_view.layout.max_width = "50%"
+                self.input_view.layout.height = "auto"
+            self.input_frame = pixels
+            self._input_key = key
+        self.input_view.layout.display = None
 
     # -- mouse -------------------------------------------------------------------------------
 

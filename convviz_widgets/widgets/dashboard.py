@@ -6,41 +6,55 @@ import html
 
 import ipywidgets as widgets
 
+from ..engines.images import checked_image, sample_image
 from ..errors import ConvVizError
-from ._base import error_message
+from ._base import ImageExplorer, error_message
 from ._canvas import DRAW_LOCK
-from ._controls import as_model
+from ._controls import as_model, check_choice
 from .activation_explorer import ActivationExplorer
 from .cam_explorer import CamExplorer
 from .filter_explorer import FilterExplorer
 
 MODEL_CHOICES = ("default", "vgg16", "vgg19", "resnet50", "mobilenet_v2", "xception")
-TITLES = ("Activations", "Filter patterns", "Grad-CAM")
+#: The tabs, in order: name -> title. Explorers are looked up by name, never by position.
+TABS = {"activations": "Activations", "filters": "Filter patterns", "cam": "Grad-CAM"}
+TITLES = tuple(TABS.values())
+FALLBACK_SAMPLE = "cat"  # for a model whose training data is unknown
+
+
+def sample_options(model) -> tuple[list, str]:
+    """(options, default) of the image chooser: the samples ``model`` was trained on first,
+    labelled so, and the sample to open on (the first of those, else the cat)."""
+    from ..engines import sample_images, trained_samples
+
+    trained = trained_samples(model)
+    others = [name for name in sample_images() if name not in trained]
+    options = [(f"{name} (like its training data)", name) for name in trained]
+    options += [(f"{name} (not what it was trained on)" if trained else name, name) for name in others]
+    return [("(your image)", None), *options], trained[0] if trained else FALLBACK_SAMPLE
 
 
 class Dashboard(widgets.VBox):
     """Activations, filter patterns and Grad-CAM in tabs, for one model and one image.
 
-    The image chooser lists the sample images; the upload takes the user's own. The model
-    chooser takes "default", a keras.applications name or a .keras/.h5 path. A tab's explorer
-    is built the first time the tab is shown; a failed load or a bad upload shows its error
-    in the status line and changes nothing else.
+    The image chooser lists the sample images, those like the model's training data first
+    (the default model opens on a shape, an ImageNet model on the cat); the upload takes the
+    user's own. The model chooser takes "default", a keras.applications name or a .keras/.h5
+    path. A tab's explorer is built the first time the tab is shown; a failed load or a bad
+    upload shows its error in the status line and changes nothing else. A new image is decoded
+    and validated once, then given to every explorer.
     """
 
     def __init__(self, model=None, img=None):
-        from ..engines import sample_image, sample_images
-
         super().__init__()
         self.model = as_model(model)
-        self.image = sample_image("cat") if img is None else img
-        self._explorers = [None, None, None]
+        options, default = sample_options(self.model)
+        self._image = checked_image(sample_image(default) if img is None else img)
+        self._explorers = dict.fromkeys(TABS)
         self.last_error: BaseException | None = None
 
-        samples = list(sample_images())
         self.image_dropdown = widgets.Dropdown(
-            options=[("(your image)", None)] + [(n, n) for n in samples],
-            value="cat" if img is None and "cat" in samples else None,
-            description="image",
+            options=options, value=default if img is None else None, description="image"
         )
         self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Upload")
         self.model_text = widgets.Combobox(
@@ -51,7 +65,7 @@ class Dashboard(widgets.VBox):
         )
         self.load_button = widgets.Button(description="Load model")
         self.status = widgets.HTML()
-        self.tabs = widgets.Tab(children=[widgets.VBox(), widgets.VBox(), widgets.VBox()])
+        self.tabs = widgets.Tab(children=[widgets.VBox() for _ in TABS])
         for i, title in enumerate(TITLES):
             self.tabs.set_title(i, title)
         self.children = [
@@ -60,7 +74,7 @@ class Dashboard(widgets.VBox):
             self.status,
             self.tabs,
         ]
-        self._build(0)
+        self.explorer("activations")
         self.tabs.observe(self._on_tab, "selected_index")
         self.image_dropdown.observe(self._on_sample, "value")
         self.upload.observe(self._on_upload, "value")
@@ -70,62 +84,75 @@ class Dashboard(widgets.VBox):
     # -- explorers ---------------------------------------------------------------------------
 
     @property
+    def image(self):
+        """The image shown, as decoded: float32 (H, W, 3) 0..255 (explorers resize it to the model)."""
+        return self._image
+
+    @property
     def activations(self) -> ActivationExplorer:
-        return self._build(0)
+        return self.explorer("activations")
 
     @property
     def filters(self) -> FilterExplorer:
-        return self._build(1)
+        return self.explorer("filters")
 
     @property
     def cam(self) -> CamExplorer:
-        return self._build(2)
+        return self.explorer("cam")
 
     @property
     def explorers(self) -> list:
-        """The explorers built so far (None for a tab not shown yet)."""
-        return list(self._explorers)
+        """The explorers built so far, in tab order (None for a tab not shown yet)."""
+        return list(self._explorers.values())
 
-    def _build(self, index: int):
-        explorer = self._explorers[index]
+    def explorer(self, name: str):
+        """The explorer of tab ``name`` (one of ``TABS``), built the first time it is asked for."""
+        check_choice("tab", name, list(TABS))
+        explorer = self._explorers[name]
         if explorer is None:
-            if index == 0:
-                explorer = ActivationExplorer(self.model, self.image)
-            elif index == 1:
-                explorer = FilterExplorer(self.model)
-            else:
-                explorer = CamExplorer(self.model, self.image)
-            self._explorers[index] = explorer
-            self.tabs.children[index].children = [explorer]
+            explorer = self._make(name)
+            self._explorers[name] = explorer
+            self.tabs.children[list(TABS).index(name)].children = [explorer]
         return explorer
+
+    def _make(self, name: str):
+        if name == "activations":
+            return ActivationExplorer(self.model, self._image)
+        if name == "filters":
+            return FilterExplorer(self.model)
+        return CamExplorer(self.model, self._image)
+
+    def _image_explorers(self) -> list:
+        return [e for e in self._explorers.values() if isinstance(e, ImageExplorer)]
 
     # -- user actions ------------------------------------------------------------------------
 
     def set_image(self, img) -> None:
         """Show ``img`` (anything ``load_image`` takes) in every explorer that uses an image."""
-        from ..engines import load_image
-
-        image = load_image(img)
-        explorers = [e for e in (self._explorers[0], self._explorers[2]) if e is not None]
+        image = checked_image(img)  # decoded and validated once, for every explorer
+        explorers = self._image_explorers()
         # Compute for every explorer first: a failure in any of them changes none of them.
-        prepared = [explorer._prepare_image(image) for explorer in explorers]
+        prepared = [explorer.prepare_image(image) for explorer in explorers]
         for explorer, state in zip(explorers, prepared, strict=True):
-            with explorer.batch():
-                explorer._apply_image(state)
-                explorer.request_redraw()
-        self.image = image
+            explorer.apply_image(state)
+        self._image = image
 
     def set_model(self, model) -> None:
         """Load ``model`` and rebuild the explorers for it (the image stays)."""
         new = as_model(model)
-        for explorer in self._explorers:
-            if isinstance(explorer, FilterExplorer):
-                explorer.stop()
+        for explorer in self._explorers.values():
+            if isinstance(explorer, (FilterExplorer, CamExplorer)):
+                explorer.stop()  # background work (filter patterns, Score-CAM) ends
+        options, _ = sample_options(new)
         self.model = new
-        self._explorers = [None, None, None]
+        self._explorers = dict.fromkeys(TABS)
         for box in self.tabs.children:
             box.children = []
-        self._build(self.tabs.selected_index or 0)
+        with self.image_dropdown.hold_trait_notifications():
+            value = self.image_dropdown.value
+            self.image_dropdown.options = options
+            self.image_dropdown.value = value
+        self.explorer(list(TABS)[self.tabs.selected_index or 0])
 
     def _report(self, exc: BaseException | None) -> None:
         if exc is None:
@@ -146,12 +173,10 @@ class Dashboard(widgets.VBox):
 
     def _on_tab(self, change):
         if change["new"] is not None:
-            self._attempt(self._build, change["new"])
+            self._attempt(self.explorer, list(TABS)[change["new"]])
 
     def _on_sample(self, change):
         if change["new"] is not None:
-            from ..engines import sample_image
-
             self._attempt(lambda name: self.set_image(sample_image(name)), change["new"])
 
     def _on_upload(self, change):

@@ -76,6 +76,12 @@ class Oracle:
 
         return GradCAM(self.model)  # last conv layer, logit score: the CamExplorer's defaults
 
+    @functools.cache  # noqa: B019 - one oracle per notebook, kept for the module
+    def engine(self, method: str):
+        from convviz_widgets import cam
+
+        return cam(self.model, method)  # last conv layer, logit score where there is one
+
     @functools.cached_property
     def top(self) -> list:
         from convviz_widgets import predict_top
@@ -241,13 +247,14 @@ def cam():
     return Oracle(NOTEBOOKS / "e2e_cam.ipynb")
 
 
-def cam_frame(cam, class_index: int, alpha: float = 0.4) -> np.ndarray:
+def cam_frame(cam, class_index: int, alpha: float = 0.4, method: str = "gradcam") -> np.ndarray:
     """CamExplorer's composition (size 300, pad 4): the overlay, and the raw map beside it."""
     from convviz_widgets.render.frames import fit_size, tile, upscale
     from convviz_widgets.render.overlay import heatmap_frame, overlay
 
-    heatmap = cam.gradcam.compute(cam.image, class_index=class_index)
-    left = fit_size(overlay(cam.image, heatmap, alpha, centres=cam.gradcam.centres), 300)
+    engine = cam.gradcam if method == "gradcam" else cam.engine(method)
+    heatmap = engine.compute(cam.image, class_index=class_index)
+    left = fit_size(overlay(cam.image, heatmap, alpha, centres=engine.centres), 300)
     right = upscale(heatmap_frame(heatmap), left.shape[:2])
     return tile([left, right], cols=2, pad=4)[0]
 
@@ -287,6 +294,20 @@ class TestCamExplorer:
         width = after.shape[1]
         assert not np.array_equal(after[:, : width // 2], before[:, : width // 2])
         np.testing.assert_array_equal(after[:, width // 2 + 4 :], before[:, width // 2 + 4 :])
+
+    def test_arrow_down_on_the_method_dropdown_shows_the_next_methods_map(self, voila_page, cam):
+        index, label = cam.top[0][0], cam.top[0][1]
+        select_dropdown(voila_page, "class", f"[{index}] {label}")
+        alpha = round(float(control_value(voila_page, "opacity")), 2)
+        before = wait_for_pixels(voila_page, CAM_CANVAS, cam_frame(cam, index, alpha), "Grad-CAM")
+        expected = cam_frame(cam, index, alpha, method="gradcam++")  # the next in CAM_METHODS
+        assert not np.array_equal(expected, before)
+
+        press_key(voila_page, "method", "ArrowDown")
+        after = wait_for_canvas_change(voila_page, before, canvas=CAM_CANVAS)
+        assert_pixels(after, expected, "Grad-CAM++ after ArrowDown on the method dropdown")
+        press_key(voila_page, "method", "ArrowUp")
+        wait_for_pixels(voila_page, CAM_CANVAS, before, "back to Grad-CAM after ArrowUp")
 
 
 # --------------------------------------------------------------------------- FilterExplorer

@@ -4,7 +4,8 @@ import pytest
 from keras import layers
 
 import convviz_widgets as cvw
-from convviz_widgets.engines.filter_patterns import deprocess, initial_images
+from convviz_widgets.engines.filter_patterns import initial_images
+from convviz_widgets.render.patterns import deprocess
 
 
 def linear_model(kernel):

@@ -25,6 +25,7 @@ from tests.widgets.conftest import (  # noqa: F401 - fixtures re-exported for th
     image2,
     keras,
     model,
+    no_autorun,
     recorder,
 )
 

@@ -242,7 +242,8 @@ def test_fault_in_one_explorer_during_an_upload_changes_nothing(recorder, model,
     board.cam
     act_frame, cam_frame_before = board.activations.frame, board.cam.frame
     # the activation explorer takes the new image first; the Grad-CAM explorer then fails
-    monkeypatch.setattr(cvw.engines.predictions, "probabilities",
+    # (its CAM engine's forward pass gives its top predictions: the one model run it makes)
+    monkeypatch.setattr(board.cam._engine(board.cam.layer), "compute",
                         lambda *a, **k: (_ for _ in ()).throw(ConvVizError("model: injected")))
     upload(board, encode(image2.astype(np.uint8)), "new.png")
     assert "injected" in status_text(board)

@@ -145,3 +145,12 @@ def frontend_event(canvas, **content):
 
 def json_roundtrip(value):
     return json.loads(json.dumps(value))
+
+
+@pytest.fixture(autouse=True)
+def no_autorun(monkeypatch):
+    """FilterExplorer's first view runs at once when cheap (issue 13); these tests start runs
+    themselves, so it is off here (test_filter_explorer's autorun tests turn it back on)."""
+    from convviz_widgets.widgets import FilterExplorer
+
+    monkeypatch.setattr(FilterExplorer, "AUTORUN_SECONDS", 0.0)

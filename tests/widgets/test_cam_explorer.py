@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from convviz_widgets import ConvVizError, GradCAM, predict_top
+from convviz_widgets import ConvVizError, predict_top
+from convviz_widgets import cam as cam_engine
 from convviz_widgets.render.frames import fit_size, upscale
 from convviz_widgets.render.overlay import heatmap_frame, overlay
 from convviz_widgets.widgets import CamExplorer
@@ -19,8 +20,8 @@ def panels(explorer, frame):
     return out
 
 
-def expected_panels(model, image, layer, k, alpha=0.4, colormap="jet", size=300):
-    engine = GradCAM(model, layer)
+def expected_panels(model, image, layer, k, alpha=0.4, colormap="jet", size=300, method="gradcam"):
+    engine = cam_engine(model, method, layer=layer)
     heat = engine.compute(image, class_index=k)
     left = fit_size(overlay(image, heat, alpha, colormap, centres=engine.centres), size)
     return left, upscale(heatmap_frame(heat, colormap), left.shape[:2])
@@ -28,7 +29,9 @@ def expected_panels(model, image, layer, k, alpha=0.4, colormap="jet", size=300)
 
 @pytest.fixture
 def cam(recorder, model, image):
-    return CamExplorer(model, image)
+    explorer = CamExplorer(model, image)
+    yield explorer
+    assert explorer.wait(30)  # no background readout outlives the test
 
 
 def test_defaults_top_class_last_conv_layer(cam, model, image):
@@ -71,16 +74,20 @@ def test_traits_from_code_equal_controls(recorder, model, image):
     by_code = CamExplorer(model, image)
     by_user = CamExplorer(model, image)
     by_code.class_index, by_code.alpha, by_code.colormap, by_code.layer = 1, 0.7, "viridis", "p1"
+    by_code.method = "xgradcam"
+    by_user.method_dropdown.set_state({"index": 2})  # XGrad-CAM, third in CAM_METHODS
     by_user.class_dropdown.set_state({"index": 4 + 1})  # "[1] class 1" in the full list
     by_user.alpha_slider.set_state({"value": 0.7})
     by_user.colormap_dropdown.set_state({"index": by_user.colormap_dropdown.options.index(("viridis", "viridis"))})
     by_user.layer_dropdown.set_state({"index": by_user.layers.index("p1")})
     assert (by_user.class_index, by_user.alpha, by_user.colormap, by_user.layer) == (1, 0.7, "viridis", "p1")
+    assert by_user.method == "xgradcam"
     np.testing.assert_array_equal(by_code.frame, by_user.frame)
-    left, right = expected_panels(model, image, "p1", 1, 0.7, "viridis")
+    left, right = expected_panels(model, image, "p1", 1, 0.7, "viridis", method="xgradcam")
     got_left, got_right = panels(by_code, recorder.last(by_code.canvas))
     np.testing.assert_array_equal(got_left, left)
     np.testing.assert_array_equal(got_right, right)
+    assert by_code.wait(30) and by_user.wait(30)
 
 
 def test_clamps_and_clear_errors(cam):

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from convviz_widgets import ConvVizError, FilterPatterns
+from convviz_widgets.engines.feature_vis import CLASSIC
 from convviz_widgets.render.frames import fit_size
 from convviz_widgets.render.patterns import pattern_grid
 from convviz_widgets.widgets import FilterExplorer
+from convviz_widgets.widgets.pattern_runner import Settings
 
 
 def single_frame(explorer, image):
@@ -66,7 +68,7 @@ def test_single_run_draws_live_and_ends_on_the_engine_result(recorder, fx, model
     assert isinstance(thread, threading.Thread) and thread.daemon
     assert fx.wait(30)
     want = engine.generate([live], size=32, steps=5, step_size=1.0, seed=0)[0]
-    np.testing.assert_array_equal(fx.cache[("c1", live, 5, 1.0, 32, 0)], want)
+    np.testing.assert_array_equal(fx.cache[Settings("c1", 5, 1.0, 32, 0, CLASSIC).key(live)], want)
     frames = recorder.frames(fx.canvas)
     assert len(frames) >= 5  # live frames during the run, live_interval=0
     np.testing.assert_array_equal(frames[-1], single_frame(fx, want))
@@ -117,7 +119,7 @@ def test_grid_fills_a_page_and_runs_only_the_missing_filters(recorder, fx, model
     assert calls == [[f for f in range(12) if f != 5]]
     engine = FilterPatterns(model, "c2")
     want = engine.generate(list(range(12)), size=32, steps=5, seed=0)
-    images = [fx.cache[("c2", f, 5, 1.0, 32, 0)] for f in range(12)]
+    images = [fx.cache[Settings("c2", 5, 1.0, 32, 0, CLASSIC).key(f)] for f in range(12)]
     np.testing.assert_array_equal(np.stack(images), want)  # noise depends on (seed, f) only
     frame, layout = pattern_grid(images, cols=8, pad=2, highlight=5, size=32)
     np.testing.assert_array_equal(recorder.last(fx.canvas), frame)
@@ -183,3 +185,86 @@ def test_engine_error_shows_in_status_and_run_works_again(fx, monkeypatch):
     monkeypatch.undo()
     fx.run_sync()
     assert fx.status.value == "" and len(fx.cache) == 1
+
+
+# -- recipes, class patterns, the first view (issues 11 and 13) ----------------------------------
+
+
+def test_fourier_recipe_from_the_dropdown_is_cached_under_its_recipe(recorder, fx, model):
+    from convviz_widgets.engines.feature_vis import FOURIER
+
+    fx.recipe_dropdown.set_state({"index": 1})
+    assert fx.recipe == "fourier" and fx.settings().recipe == FOURIER
+    fx.run_sync()
+    want = FilterPatterns(model, "c1").generate([0], size=32, steps=5, recipe="fourier")[0]
+    np.testing.assert_array_equal(fx.cache[Settings("c1", 5, 1.0, 32, 0, FOURIER).key(0)], want)
+    np.testing.assert_array_equal(recorder.last(fx.canvas), single_frame(fx, want))
+    calls, _ = spy_generate(fx, "c1")
+    fx.recipe = "classic"  # another recipe, another key: not computed yet
+    assert fx.run() is not None and fx.wait(30) and calls == [[0]]
+    assert len(fx.cache) == 2
+
+
+def test_class_target_fills_a_grid_of_all_classes(recorder, fx, model):
+    from convviz_widgets import ClassPatterns
+    from convviz_widgets.engines.feature_vis import FOURIER
+    from convviz_widgets.widgets.pattern_runner import CLASSES
+
+    fx.target_toggle.set_state({"index": 1})
+    fx.mode, fx.recipe, fx.filter_index = "grid", "fourier", 9
+    assert fx.target == "classes" and fx.layer_dropdown.disabled
+    assert fx.page_filters() == (0, 1, 2, 3) and fx.filter_index == 3  # 4 classes, clamped
+    calls, steps = spy_generate(fx, CLASSES)
+    fx.run_sync()
+    assert calls == [[0, 1, 2, 3]] and steps == [1, 2, 3, 4, 5]
+    want = ClassPatterns(model).generate([0, 1, 2, 3], size=32, steps=5)
+    got = np.stack([fx.cache[Settings(CLASSES, 5, 1.0, 32, 0, FOURIER).key(k)] for k in range(4)])
+    np.testing.assert_array_equal(got, want)
+    frame = pattern_grid(list(want), cols=8, pad=2, highlight=3, size=32)[0]
+    np.testing.assert_array_equal(recorder.last(fx.canvas), frame)
+    assert len(recorder.frames(fx.canvas)) >= 5  # it filled in live
+
+
+def test_a_cheap_first_view_runs_at_once(recorder, model):
+    ex = FilterExplorer(model, live_interval=0.0, autorun_seconds=30.0)
+    assert ex.wait(60) and ex.progress.description == "done"
+    want = FilterPatterns(model, "c1").generate([0], size=64, steps=40)[0]
+    np.testing.assert_array_equal(ex.cache[ex.key(0)], want)
+    np.testing.assert_array_equal(recorder.last(ex.canvas), single_frame(ex, want))
+
+
+def test_an_expensive_view_says_what_run_will_do(recorder, model):
+    from convviz_widgets.engines.feature_vis.cost import estimate_seconds, forward_flops
+    from convviz_widgets.render.patterns import caption
+
+    ex = FilterExplorer(model, autorun_seconds=1e-9)  # every view counts as expensive here
+    assert not ex.running and ex.cache == {}
+    ex.layer, ex.mode = "c2", "grid"
+    engine = ex._engine("c2")
+    # FLOPs of c1 (3x3x3 -> 8 on 62x62) + c2 (own filter: 3x3x8 depthwise on 29x29), x2
+    assert forward_flops(engine, 64) == 2 * (62 * 62 * 8 * 27 + 29 * 29 * 8 * 9 + 0)
+    seconds = estimate_seconds(engine, 12, 64, 40)
+    lines = ["Run: 12 filters of c2", "40 steps, 64 px, classic",
+             f"about {seconds:.0f} s" if seconds >= 1.5 else "about a second or less"]
+    blank = pattern_grid([None] * 12, cols=8, pad=2, highlight=0, size=64)[0]
+    np.testing.assert_array_equal(recorder.last(ex.canvas), caption(blank, lines))
+    assert (recorder.last(ex.canvas) != blank).any()
+
+
+def test_a_diverging_run_shows_the_error_and_keeps_the_last_finite_frame(recorder, fx, model):
+    fx.step_size = 100.0
+    engine = fx._engine("c1")
+    real = engine.generate
+
+    def overflowing(filters, **kwargs):  # the step size the widget allows cannot overflow
+        return real(filters, **{**kwargs, "step_size": 1e38})
+
+    engine.generate = overflowing
+    fx.steps = 50
+    fx.filter_index = next(f for f in range(8) if real([f], size=32, steps=1).std() > 0)
+    fx.run_sync()
+    assert "diverged at step" in fx.status.value and fx.progress.description == "stopped"
+    kept = fx.partial[fx.key(fx.filter_index)]
+    assert kept.dtype == np.uint8 and fx.cache == {}
+    np.testing.assert_array_equal(recorder.last(fx.canvas), single_frame(fx, kept))
+    assert not fx.run_button.disabled

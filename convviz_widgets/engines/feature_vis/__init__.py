@@ -1,0 +1,52 @@
+"""Composable feature visualization: recipes of small parts, filter and class patterns.
+
+``parts`` holds the parts (parameterizations, transforms, regularizers, optimizers,
+objectives), ``recipe`` the ``Recipe`` that combines them ("classic", "fourier"), ``ascent``
+the engine base that runs a recipe in one compiled step, ``class_patterns`` ``ClassPatterns``,
+``cost`` the FLOPs and time a run will take. Names load on first use (PEP 562): the recipe
+and its parts import neither TensorFlow nor Keras.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+_LAZY = {
+    "CLASSIC": "recipe",
+    "FOURIER": "recipe",
+    "RECIPES": "recipe",
+    "Recipe": "recipe",
+    "resolve_recipe": "recipe",
+    "Diverged": "ascent",
+    "PatternEngine": "ascent",
+    "Patterns": "ascent",
+    "ClassPatterns": "class_patterns",
+    "estimate_seconds": "cost",
+}
+_SUBMODULES = ("parts", "recipe", "ascent", "class_patterns", "cost")
+
+__all__ = sorted([*_LAZY, "parts"])
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at run time
+    from . import parts  # noqa: F401
+    from .ascent import Diverged, PatternEngine, Patterns  # noqa: F401
+    from .class_patterns import ClassPatterns  # noqa: F401
+    from .cost import estimate_seconds  # noqa: F401
+    from .recipe import CLASSIC, FOURIER, RECIPES, Recipe, resolve_recipe  # noqa: F401
