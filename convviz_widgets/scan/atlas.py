@@ -102,7 +102,6 @@ def filter_atlas(
     atlas = AtlasDict()
     tasks = []
     for name, engine in engines.items():
-        engine._filters(list(range(engine.num_filters)))  # the engine's own checks
         atlas[name] = np.full((engine.num_filters, size, size, 3), 128, np.uint8)
         for group in batches(engine.num_filters, batch_size):
             key = settings_key("filter_atlas", fingerprint, key_settings, name, group, _VERSION)
