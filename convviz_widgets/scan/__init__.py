@@ -17,6 +17,7 @@ _LAZY = {
     "TopActivations": "top",
     "cam_audit": "audit",
     "filter_atlas": "atlas",
+    "forget_models": "cluster",
     "image_folder": "images",
     "local_client": "cluster",
     "top_activations": "top",
@@ -40,6 +41,6 @@ def __dir__():
 if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at run time
     from .atlas import filter_atlas  # noqa: F401
     from .audit import cam_audit  # noqa: F401
-    from .cluster import local_client  # noqa: F401
+    from .cluster import forget_models, local_client  # noqa: F401
     from .images import ImageFolder, image_folder  # noqa: F401
     from .top import TopActivations, top_activations  # noqa: F401

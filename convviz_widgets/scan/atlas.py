@@ -32,7 +32,8 @@ def _engine(model, layer: str):
 
 
 def _recipe_kwargs(engine, recipe) -> dict:
-    """``{"recipe": recipe}`` when ``generate`` takes one; this installation's classic otherwise."""
+    """``{"recipe": recipe}`` when ``generate`` takes one (a name or a Recipe object, checked by
+    the engine); this installation's classic only otherwise."""
     if "recipe" in inspect.signature(engine.generate).parameters:
         return {"recipe": recipe}
     if recipe != "classic":
@@ -89,8 +90,6 @@ def filter_atlas(
     if not layers:
         raise ConvVizError(f"layers: {model.name!r} has no convolution layers to draw.")
     batch_size = check_count(batch_size, "batch_size")
-    if not isinstance(recipe, str):
-        raise ConvVizError(f"recipe: expected a recipe name such as 'classic', got {recipe!r}.")
     engines = {name: _engine(model, name) for name in layers}
     sizes = {e.fixed_size for e in engines.values() if e.fixed_size is not None}
     if size is None:
@@ -98,14 +97,14 @@ def filter_atlas(
     _recipe_kwargs(next(iter(engines.values())), recipe)  # refuse an unknown recipe up front
     settings = {"size": size, "steps": steps, "step_size": float(step_size), "seed": seed,
                 "recipe": recipe}
+    key_settings = {**settings, "recipe": recipe if isinstance(recipe, str) else repr(recipe)}
     fingerprint = model_fingerprint(model)
     atlas = AtlasDict()
     tasks = []
     for name, engine in engines.items():
-        engine._filters(list(range(engine.num_filters)))  # the engine's own checks
         atlas[name] = np.full((engine.num_filters, size, size, 3), 128, np.uint8)
         for group in batches(engine.num_filters, batch_size):
-            key = settings_key("filter_atlas", fingerprint, settings, name, group, _VERSION)
+            key = settings_key("filter_atlas", fingerprint, key_settings, name, group, _VERSION)
             tasks.append(Task(key, (name, group), (name, group)))
     if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 0:
         raise ConvVizError(f"steps: expected a non-negative integer, got {steps!r}.")

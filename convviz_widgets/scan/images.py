@@ -113,7 +113,7 @@ class Source:
         self.array = None
         self.items = None
         self.labels = self.masks = None
-        if isinstance(images, tuple) and len(images) == 3 and isinstance(images[0], np.ndarray):
+        if _is_shapes_output(images):
             images, labels, masks = images  # datasets.shapes(n) output
             self.labels, self.masks = np.asarray(labels), np.asarray(masks)
         if isinstance(images, str | os.PathLike):
@@ -169,6 +169,17 @@ class Source:
         from ..engines.images import load_image
 
         return load_image(self.payload([index])[0])
+
+
+def _is_shapes_output(images) -> bool:
+    """(images (n, H, W, 3), labels (n,), masks (n, H, W)): not merely a tuple of three images."""
+    if not (isinstance(images, tuple) and len(images) == 3):
+        return False
+    a, labels, masks = (np.asarray(x) if isinstance(x, np.ndarray) else x for x in images)
+    return (
+        isinstance(a, np.ndarray) and isinstance(labels, np.ndarray) and isinstance(masks, np.ndarray)
+        and a.ndim == 4 and labels.ndim == 1 and masks.ndim == 3 and len(a) == len(labels) == len(masks)
+    )
 
 
 def _content_key(item) -> str:

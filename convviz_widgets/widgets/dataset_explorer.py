@@ -90,11 +90,15 @@ class DatasetExplorer(Explorer):
 
         if self.layer not in self._tops:
             self._set_status(f"scanning {len(self.source)} images for {self.layer} ...")
-            self._tops[self.layer] = top_activations(
+            top = top_activations(
                 self.model, self.source_images(), self.layer, k=self.k,
                 preprocess=self._preprocess, progress=False,
             )
+            if not top.complete:  # interrupted: show what finished, scan again next time
+                self._set_status(f"stopped after {top.run.done} of {top.run.total} batches")
+                return top
             self._set_status("")
+            self._tops[self.layer] = top
         return self._tops[self.layer]
 
     def source_images(self):

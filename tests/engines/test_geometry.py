@@ -140,3 +140,18 @@ def test_gradcam_reports_the_centres_of_its_layer():
     assert cam.centres is None  # no image yet
     cam.compute(np.zeros((300, 200, 3), np.float32))  # resized to the model's 150 x 150
     np.testing.assert_allclose(cam.centres, [19 / 150, 8 / 150] * 2)
+
+
+def test_receptive_field_extent_hand_computed():
+    from convviz_widgets.engines.geometry import receptive_field
+
+    # extent grows by step * (kernel - 1) per layer: conv1 3, pool1 4, conv2 8, pool2 10,
+    # conv3 18, pool3 22, conv4 38 pixels; the centres are cell_centres' own
+    model = tutorial_convnet()
+    for layer, extent in (("conv1", 3), ("pool1", 4), ("conv2", 8), ("pool3", 22), ("conv4", 38)):
+        centres, size = receptive_field(model, layer, (150, 150))
+        assert size == (extent, extent), layer
+        assert centres == cell_centres(model, layer, (150, 150))
+    vgg = cvw.load_model("vgg16", weights=None)
+    assert receptive_field(vgg, "block5_conv3", (224, 224))[1] == (196, 196)  # the known value
+    assert receptive_field(vgg, "block5_pool", (224, 224))[1] == (212, 212)

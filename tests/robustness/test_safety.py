@@ -40,6 +40,9 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("engines/__init__.py", 'importlib.import_module(f".{_LAZY[name]}", __name__)'):
         "the engines' lazy exports (image helpers without TensorFlow): the module name comes "
         "from the engines' own _LAZY table, never a user",
+    ("scan/__init__.py", 'importlib.import_module(f".{_LAZY[name]}", __name__)'):
+        "the scans' lazy exports (no TensorFlow or dask at import): the module name comes from "
+        "scan's own _LAZY table, never a user",
 }
 
 

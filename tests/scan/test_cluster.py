@@ -55,6 +55,7 @@ def family():
     return [me, *me.children(recursive=True)]
 
 
+@pytest.mark.slow  # starts a second LocalCluster (client="local"): ~20 s on 2 cores
 def test_same_results_in_process_on_an_explicit_cluster_and_on_local(model, images, client):
     here = scan(model, images)
     same(scan(model, images, client=client), here)
@@ -81,7 +82,7 @@ def slow_preprocess(x):
 
 def test_a_worker_killed_mid_scan_the_scan_completes_correctly(model, client):
     images = random_images(80, seed=9)
-    want = scan(model, images, preprocess=slow_preprocess)
+    want = scan(model, images)  # the same x / 255, without the sleep
     pids = list(client.run(os.getpid).values())
     killed = []
 
@@ -115,3 +116,31 @@ def test_on_the_cluster_bad_files_are_reported_too(model, client, tmp_path):
     np.testing.assert_array_equal(got.indices, keep[ref.indices])
     np.testing.assert_array_equal(got.positions, ref.positions)
     np.testing.assert_allclose(got.values, ref.values, rtol=1e-6)
+
+
+def test_audit_and_atlas_on_the_cluster_equal_in_process(model, client):
+    import pandas as pd
+
+    images = random_images(4, seed=6)
+    args = {"methods": ("gradcam", "hirescam"), "steps": 4, "batch_size": 2, "progress": False}
+    pd.testing.assert_frame_equal(
+        cvw.scan.cam_audit(model, images, client=client, **args),
+        cvw.scan.cam_audit(model, images, **args),
+        rtol=1e-6,
+    )
+    atlas_args = {"size": 16, "steps": 2, "batch_size": 2, "progress": False}
+    there = cvw.scan.filter_atlas(model, "c2", client=client, **atlas_args)
+    here = cvw.scan.filter_atlas(model, "c2", **atlas_args)
+    assert there.complete and np.abs(there["c2"].astype(int) - here["c2"]).max() <= 1
+
+
+def test_forget_models_removes_them_from_the_cluster(model, client):
+    from convviz_widgets.scan.cluster import forget_models
+
+    scan(model, random_images(4, seed=8), client=client)
+    plugins = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.worker_plugins))
+    assert any(name.startswith("convviz-model-") for name in plugins)
+    forget_models(client)
+    plugins = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.worker_plugins))
+    assert not any(name.startswith("convviz-model-") for name in plugins)
+    assert client.run(lambda: len(scan_cluster._LOADED)) == {w: 0 for w in client.scheduler_info()["workers"]}

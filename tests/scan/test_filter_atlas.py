@@ -27,9 +27,21 @@ def test_every_filter_of_every_conv_layer(model, tmp_path):
         ({"layers": "head"}, "layer: 'head' has no spatial output"),
         ({"size": 4}, "size: expected an integer >= 8"),
         ({"steps": -1}, "steps: expected a non-negative integer"),
-        ({"recipe": 3}, "recipe: expected a recipe name"),
     ],
 )
 def test_bad_arguments(model, kwargs, match):
     with pytest.raises(cvw.ConvVizError, match=match):
         cvw.scan.filter_atlas(model, progress=False, **kwargs)
+
+
+def test_the_recipe_goes_to_the_engine(model):
+    import inspect
+
+    engine = cvw.FilterPatterns(model, "c1")
+    if "recipe" not in inspect.signature(engine.generate).parameters:
+        with pytest.raises(cvw.ConvVizError, match="recipe: this installation's FilterPatterns has only"):
+            cvw.scan.filter_atlas(model, recipe="fourier", progress=False)
+        return
+    atlas = cvw.scan.filter_atlas(model, "c1", recipe="fourier", size=16, steps=2, progress=False)
+    want = engine.generate(list(range(4)), size=16, steps=2, recipe="fourier")
+    assert np.abs(atlas["c1"].astype(int) - want).max() <= 1

@@ -70,6 +70,8 @@ def test_sources_accept_arrays_shapes_output_and_lists(tmp_path):
     listed = Source([str(tmp_path / "x.png"), data[0][1]])
     assert listed.names == [str(tmp_path / "x.png"), "1"]
     np.testing.assert_array_equal(listed.image(0), data[0][0].astype(np.float32))
+    three = tuple(data[0][:3])  # a tuple of three images is three images, not shapes output
+    assert Source(three).labels is None and len(Source(three)) == 3
     for bad, match in ((42, "got int"), (np.zeros((0, 4, 4, 3)), r"shape \(0, 4, 4, 3\)"), ([], "no images")):
         with pytest.raises(cvw.ConvVizError, match=match):
             Source(bad)

@@ -107,3 +107,36 @@ def test_bad_arguments(model, images, kwargs, match):
     args = {"layer": "c2", **kwargs}
     with pytest.raises(cvw.ConvVizError, match=match):
         cvw.scan.top_activations(model, images[:3], progress=False, **args)
+
+
+def test_ctrl_c_keeps_the_finished_batches(model, images):
+    def interrupt(done, total):
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.warns(UserWarning, match="interrupted after 2 of 4 tasks"):
+        got = cvw.scan.top_activations(model, images, "c2", k=3, batch_size=10, progress=False,
+                                       callback=interrupt)
+    assert not got.complete and got.run.stopped and got.run.done == 2
+    np.testing.assert_array_equal(got.indices, oracle(model, images[:20], "c2", 3)[0])
+
+
+def test_the_progress_bar_counts_batches(model, images, monkeypatch):
+    import tqdm.auto
+
+    bars = []
+
+    class Recorder:
+        def __init__(self, total, desc, unit, disable, leave):
+            self.total, self.desc, self.n, self.closed = total, desc, 0, False
+            bars.append(self)
+
+        def update(self, n):
+            self.n += n
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recorder)
+    cvw.scan.top_activations(model, images, "c2", batch_size=16)
+    assert [(b.total, b.n, b.closed, b.desc) for b in bars] == [(3, 3, True, "top activations c2")]
