@@ -46,6 +46,7 @@ _LAZY = {
     "trained_samples": "engines",
     "ActivationExplorer": "widgets",
     "CamExplorer": "widgets",
+    "ChannelInspector": "widgets",
     "Dashboard": "widgets",
     "DatasetExplorer": "widgets",
     "FilterExplorer": "widgets",
@@ -105,6 +106,7 @@ if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at
     from .widgets import (  # noqa: F401
         ActivationExplorer,
         CamExplorer,
+        ChannelInspector,
         Dashboard,
         DatasetExplorer,
         FilterExplorer,

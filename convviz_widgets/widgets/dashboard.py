@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 
 import ipywidgets as widgets
+from traitlets import HasTraits, Int, Unicode
 
 from ..engines.images import checked_image, sample_image
 from ..errors import ConvVizError
@@ -13,11 +14,20 @@ from ._canvas import DRAW_LOCK
 from ._controls import as_model, check_choice
 from .activation_explorer import ActivationExplorer
 from .cam_explorer import CamExplorer
+from .channel_inspector import ChannelInspector
 from .filter_explorer import FilterExplorer
 
 MODEL_CHOICES = ("default", "vgg16", "vgg19", "resnet50", "mobilenet_v2", "xception")
 #: The tabs, in order: name -> title. Explorers are looked up by name, never by position.
-TABS = {"activations": "Activations", "filters": "Filter patterns", "cam": "Grad-CAM"}
+TABS = {"activations": "Activations", "filters": "Filter patterns", "cam": "Grad-CAM",
+        "inspector": "Channel"}  # fmt: skip
+#: How each tab's traits join the shared selection: (selection trait, explorer trait).
+SHARED = {
+    "activations": (("layer", "layer"), ("channel", "channel")),
+    "filters": (("layer", "layer"), ("channel", "filter_index")),
+    "cam": (("class_index", "class_index"),),
+    "inspector": (("layer", "layer"), ("channel", "channel"), ("class_index", "class_index")),
+}
 TITLES = tuple(TABS.values())
 FALLBACK_SAMPLE = "cat"  # for a model whose training data is unknown
 
@@ -34,8 +44,21 @@ def sample_options(model) -> tuple[list, str]:
     return [("(your image)", None), *options], trained[0] if trained else FALLBACK_SAMPLE
 
 
+class Selection(HasTraits):
+    """What the Dashboard's tabs share: the layer and channel looked at, the class explained."""
+
+    layer = Unicode()
+    channel = Int(0)
+    class_index = Int(0)
+
+
 class Dashboard(widgets.VBox):
-    """Activations, filter patterns and Grad-CAM in tabs, for one model and one image.
+    """Activations, filter patterns, Grad-CAM and the channel inspector in tabs, for one model
+    and one image.
+
+    The tabs share one ``selection`` (layer, channel, class; traitlets links, not copies):
+    choosing a layer and channel in one tab, or clicking a cell of the activation grid, moves
+    the others (the Grad-CAM tab shares the class; its layer stays its own).
 
     The image chooser lists the sample images, those like the model's training data first
     (the default model opens on a shape, an ImageNet model on the cat); the upload takes the
@@ -51,6 +74,7 @@ class Dashboard(widgets.VBox):
         options, default = sample_options(self.model)
         self._image = checked_image(sample_image(default) if img is None else img)
         self._explorers = dict.fromkeys(TABS)
+        self._new_selection()
         self.last_error: BaseException | None = None
 
         self.image_dropdown = widgets.Dropdown(
@@ -105,6 +129,10 @@ class Dashboard(widgets.VBox):
         """The explorers built so far, in tab order (None for a tab not shown yet)."""
         return list(self._explorers.values())
 
+    @property
+    def inspector(self) -> ChannelInspector:
+        return self.explorer("inspector")
+
     def explorer(self, name: str):
         """The explorer of tab ``name`` (one of ``TABS``), built the first time it is asked for."""
         check_choice("tab", name, list(TABS))
@@ -112,14 +140,33 @@ class Dashboard(widgets.VBox):
         if explorer is None:
             explorer = self._make(name)
             self._explorers[name] = explorer
+            self._share(name, explorer)
             self.tabs.children[list(TABS).index(name)].children = [explorer]
         return explorer
+
+    def _new_selection(self):
+        for link in getattr(self, "_links", ()):
+            link.unlink()
+        self.selection = Selection()
+        self._links = []
+        self._seeded = set()  # selection traits that took a value from a tab yet
+
+    def _share(self, name: str, explorer) -> None:
+        """Link the explorer's layer / channel / class to the selection (traitlets links)."""
+        with explorer.batch():
+            for shared, own in SHARED[name]:
+                if shared not in self._seeded:  # the first tab with it gives its value
+                    setattr(self.selection, shared, getattr(explorer, own))
+                    self._seeded.add(shared)
+                self._links.append(widgets.link((self.selection, shared), (explorer, own)))
 
     def _make(self, name: str):
         if name == "activations":
             return ActivationExplorer(self.model, self._image)
         if name == "filters":
             return FilterExplorer(self.model)
+        if name == "inspector":
+            return ChannelInspector(self.model, self._image)
         return CamExplorer(self.model, self._image)
 
     def _image_explorers(self) -> list:
@@ -141,11 +188,12 @@ class Dashboard(widgets.VBox):
         """Load ``model`` and rebuild the explorers for it (the image stays)."""
         new = as_model(model)
         for explorer in self._explorers.values():
-            if isinstance(explorer, (FilterExplorer, CamExplorer)):
-                explorer.stop()  # background work (filter patterns, Score-CAM) ends
+            if hasattr(explorer, "stop"):  # a pattern optimization running in the background
+                explorer.stop()
         options, _ = sample_options(new)
         self.model = new
         self._explorers = dict.fromkeys(TABS)
+        self._new_selection()
         for box in self.tabs.children:
             box.children = []
         with self.image_dropdown.hold_trait_notifications():
