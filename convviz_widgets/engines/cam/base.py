@@ -143,7 +143,7 @@ class BaseCAM:
         raise NotImplementedError
 
     def combine(self, tf, a, g):
-        """(k, h, w) raw maps; by default ReLU-to-come sum_c w_c A_c of :meth:`weights`."""
+        """(k, h, w) raw maps (the base ReLUs and normalizes them); by default sum_c w_c A_c."""
         return tf.einsum("bhwc,kc->khw", a[:1], self.weights(tf, a, g))
 
     def _maps_of(self, classes: np.ndarray, callback=None) -> np.ndarray:
