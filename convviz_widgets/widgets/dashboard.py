@@ -202,6 +202,15 @@ class Dashboard(widgets.VBox):
             self.image_dropdown.value = value
         self.explorer(list(TABS)[self.tabs.selected_index or 0])
 
+    def _repr_mimebundle_(self, **kwargs):
+        """The widget view plus the shown tab's PNG fallback (nbconvert, widget-less viewers)."""
+        data = super()._repr_mimebundle_(**kwargs)
+        shown = self._explorers[list(TABS)[self.tabs.selected_index or 0]]
+        png = shown._repr_mimebundle_(**kwargs).get("image/png") if shown is not None else None
+        if png is not None:
+            data["image/png"] = png
+        return data
+
     def _report(self, exc: BaseException | None) -> None:
         if exc is None:
             text = ""

@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # playwright is optional at import time: the skip/fail policy
     from playwright.sync_api import BrowserContext, Locator, Page, Playwright
 
 NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CONVVIZ_CHROMIUM", "/usr/bin/chromium")
 LOCAL_HOST = "127.0.0.1"
 CHROMIUM_FLAGS = (
@@ -138,6 +139,9 @@ class VoilaServer:
         env.pop("JUPYTER_CONFIG_PATH", None)
         env["PYTHONUNBUFFERED"] = "1"
         env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"  # silences ipykernel's debugger warning
+        # The kernels import this checkout's package, even where another one is installed
+        # (an editable install of a different worktree).
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         return env
 
@@ -270,6 +274,86 @@ class VoilaServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class JupyterServer(VoilaServer):
+    """``jupyter lab`` (JupyterLab 4) or ``jupyter notebook`` (Notebook 7) on 127.0.0.1, serving
+    ``notebook``'s folder, with no token (it listens on 127.0.0.1 only) and every Jupyter dir
+    under ``workdir``. ``notebook_url`` opens the notebook in that front end."""
+
+    APPS = {"lab": ("jupyterlab", "LabApp", "lab/tree"), "notebook": ("notebook", "NotebookApp", "notebooks")}
+
+    def __init__(self, app: str, notebook: str | Path, workdir: str | Path, *,
+                 startup_timeout: float = 90.0):  # fmt: skip
+        if app not in self.APPS:
+            raise ValueError(f"app: expected one of {sorted(self.APPS)}, got {app!r}")
+        super().__init__(notebook, workdir, startup_timeout=startup_timeout)
+        self.app = app
+        self.log_path = self.workdir / f"{app}.log"
+        # A copy is served: the front end autosaves (outputs, trust) into the file it opened.
+        self.served = self.workdir / "notebooks" / self.notebook.name
+
+    @property
+    def notebook_url(self) -> str:
+        return f"{self.url}{self.APPS[self.app][2]}/{self.served.name}"
+
+    def write_config(self) -> None:
+        self.served.parent.mkdir(parents=True, exist_ok=True)
+        self.served.write_bytes(self.notebook.read_bytes())
+        # No news / update checks (they would reach out), no "announcements" toast.
+        settings = self.workdir / "jupyter_config" / "lab" / "user-settings" / "@jupyterlab"
+        path = settings / "apputils-extension" / "notification.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        # Every cell stays in the DOM (JupyterLab 4 detaches cells scrolled out of view).
+        path = settings / "notebook-extension" / "tracker.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"windowingMode": "none"}))
+
+    def environment(self) -> dict[str, str]:
+        env = super().environment()
+        env["JUPYTERLAB_SETTINGS_DIR"] = str(self.workdir / "jupyter_config" / "lab" / "user-settings")
+        env["JUPYTERLAB_WORKSPACES_DIR"] = str(self.workdir / "jupyter_config" / "lab" / "workspaces")
+        return env
+
+    def command(self, port: int) -> list[str]:
+        module, app_class, _ = self.APPS[self.app]
+        return [
+            sys.executable, "-m", module,
+            "--no-browser",
+            f"--ServerApp.ip={LOCAL_HOST}",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            "--IdentityProvider.token=",
+            "--ServerApp.password=",
+            "--ServerApp.disable_check_xsrf=True",
+            f"--ServerApp.root_dir={self.served.parent}",
+            f"--{app_class}.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            f"--{app_class}.news_url=",
+            "--ServerApp.allow_root=True",  # containers run as root; it listens on 127.0.0.1
+        ]  # fmt: skip
+
+
+def run_all_cells(page: Page, *, timeout: float = 120.0) -> None:
+    """In JupyterLab 4 or Notebook 7 with a notebook open: wait for its kernel to be idle, then
+    Run > Run All Cells from the menu bar, like a user."""
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout * 1000)
+    page.wait_for_selector(  # the toolbar's execution indicator: the kernel is up and idle
+        ".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=timeout * 1000
+    )
+    started = page.locator(".jp-InputPrompt", has_text=re.compile(r"\[(\*|\d+)\]"))
+    accept = page.locator(".jp-Dialog .jp-Dialog-button.jp-mod-accept")
+    for _ in range(3):  # a click while the kernel is still connecting runs nothing: again
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+        # A front end that has not started the notebook's kernel yet asks which one: the default.
+        with contextlib.suppress(Exception):
+            accept.wait_for(timeout=2000)
+            accept.click()
+        with contextlib.suppress(Exception):
+            started.first.wait_for(timeout=15000)
+            return
+    raise AssertionError(f"Run All Cells did not start the notebook at {page.url}")
 
 
 _LIVE_SERVERS: set[VoilaServer] = set()  # strong references: atexit must reach forgotten ones
@@ -610,13 +694,16 @@ _CONTROLS = (
 )
 
 
-def widget_by_description(page: Page, description: str, *, timeout: float = 30.0) -> Locator:
-    """The ipywidgets 8 control whose description label reads exactly ``description``."""
+def widget_by_description(
+    page: Page, description: str, *, timeout: float = 30.0, within: str | None = None
+) -> Locator:
+    """The ipywidgets 8 control whose description label reads exactly ``description`` (inside
+    the element ``within`` selects, when several explorers on the page have such a control)."""
     label = page.locator(
         ":scope > label.widget-label",
         has_text=re.compile(rf"^\s*{re.escape(description)}\s*$"),
     )
-    widget = page.locator(_DESCRIBED).filter(has=label)
+    widget = (page.locator(within) if within else page).locator(_DESCRIBED).filter(has=label)
     deadline = time.monotonic() + timeout
     while (count := widget.count()) == 0 and time.monotonic() < deadline:
         page.wait_for_timeout(50)
@@ -629,9 +716,11 @@ def widget_by_description(page: Page, description: str, *, timeout: float = 30.0
     return widget
 
 
-def control(page: Page, description: str, *, timeout: float = 30.0) -> Locator:
+def control(
+    page: Page, description: str, *, timeout: float = 30.0, within: str | None = None
+) -> Locator:
     """The keyboard-focusable element of the widget described ``description``."""
-    widget = widget_by_description(page, description, timeout=timeout)
+    widget = widget_by_description(page, description, timeout=timeout, within=within)
     for selector in _CONTROLS:
         found = widget.locator(selector)
         if found.count():
@@ -639,10 +728,13 @@ def control(page: Page, description: str, *, timeout: float = 30.0) -> Locator:
     raise AssertionError(f"widget {description!r} has no focusable control ({_CONTROLS})")
 
 
-def press_key(page: Page, description: str, key: str = "ArrowRight", *, times: int = 1) -> None:
+def press_key(
+    page: Page, description: str, key: str = "ArrowRight", *, times: int = 1,
+    within: str | None = None,
+) -> None:
     """Focus the control described ``description`` and press ``key`` (e.g. ArrowRight on a
     slider handle, ArrowDown on a dropdown's <select>), like a keyboard user."""
-    target = control(page, description)
+    target = control(page, description, within=within)
     target.focus()
     for _ in range(times):
         page.keyboard.press(key)
@@ -653,8 +745,8 @@ def select_dropdown(page: Page, description: str, label: str) -> None:
     widget_by_description(page, description).locator("select").select_option(label=label)
 
 
-def control_value(page: Page, description: str) -> str:
+def control_value(page: Page, description: str, *, within: str | None = None) -> str:
     """What the control shows: a slider's aria-valuetext, a select's or input's value."""
-    target = control(page, description)
+    target = control(page, description, within=within)
     text = target.get_attribute("aria-valuetext")
     return text if text is not None else target.input_value()

@@ -140,3 +140,9 @@ def test_the_dashboard_tabs_share_one_selection(recorder, model, image):
     assert ins.weight == pytest.approx(float(kernel[2, 3] / 169), rel=1e-4, abs=1e-7)
     act.layer = "c1"  # the Grad-CAM tab keeps its own layer (the last conv layer)
     assert ins.layer == "c1" and fil.layer == "c1" and cam.layer == "c2"
+
+
+def test_the_frame_is_opaque_even_where_text_is_drawn(model, image):
+    fmap = cvw.Activations(model).compute(image)["c1"]
+    frame, _ = inspector_frame(image, fmap, 0, None, size=160)
+    assert (frame[..., 3] == 255).all()  # a browser would premultiply translucent pixels
