@@ -18,11 +18,11 @@ SIZE = 24
 def tiny_model(seed=1):
     """c1: 3x3 valid, p1: 2x2 max pool, c2: 3x3 valid; c2's cells see 8x8 pixels at (2y, 2x)."""
     keras.utils.set_random_seed(seed)
-    x = keras.Input((SIZE, SIZE, 3))
+    x = keras.Input((SIZE, SIZE, 3), name="image")
     h = layers.Conv2D(4, 3, activation="relu", name="c1")(x)
     h = layers.MaxPooling2D(2, name="p1")(h)
     h = layers.Conv2D(6, 3, activation="relu", name="c2")(h)
-    out = layers.Dense(3, activation="softmax", name="head")(layers.GlobalAveragePooling2D()(h))
+    out = layers.Dense(3, activation="softmax", name="head")(layers.GlobalAveragePooling2D(name="gap")(h))
     return keras.Model(x, out, name="tiny")
 
 
