@@ -16,9 +16,13 @@ def model_fingerprint(model) -> str:
     """Hex digest of the model's architecture (its Keras JSON config) and every weight's bytes."""
     digest = hashlib.blake2b(digest_size=20)
     digest.update(model.to_json().encode())
-    for weight in model.weights:
+    # Weights by position, not by ``weight.path``: Keras prefixes the path with whatever name
+    # scopes were open when the model was built or loaded ("functional_37/.../c1/kernel" in a
+    # long session), so the same file would get another fingerprint in another process. The
+    # architecture JSON above already fixes the order and the layers the weights belong to.
+    for i, weight in enumerate(model.weights):
         value = np.ascontiguousarray(np.asarray(weight.numpy()))
-        digest.update(f"{weight.path}:{value.shape}:{value.dtype};".encode())
+        digest.update(f"{i}:{value.shape}:{value.dtype};".encode())
         digest.update(value.tobytes())
     return digest.hexdigest()
 
