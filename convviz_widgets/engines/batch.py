@@ -22,9 +22,14 @@ def model_image(model, img) -> np.ndarray:
 
 def model_batch(model, img, preprocess) -> np.ndarray:
     """The preprocessed (1, H, W, 3) float32 batch fed to the model."""
-    batch = model_image(model, img)[None].copy()  # preprocess_input may work in place
+    return preprocessed(preprocess, model_image(model, img)[None])
+
+
+def preprocessed(preprocess, batch: np.ndarray) -> np.ndarray:
+    """``preprocess`` applied to a copy of ``batch`` (preprocess_input may work in place), as
+    float32 of the batch's shape; a failure or another shape is a ConvVizError."""
     try:
-        x = preprocess(batch)
+        x = preprocess(batch.copy())
     except Exception as exc:
         raise ConvVizError(f"preprocess: raised {type(exc).__name__}: {exc}") from exc
     x = np.asarray(x, dtype=np.float32)

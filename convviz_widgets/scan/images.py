@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..engines.batch import preprocessed
 from ..errors import ConvVizError
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
@@ -215,18 +216,5 @@ def load_batch(model, items, preprocess):
     for members in groups.values():
         positions = [p for p, _ in members]
         raw = np.stack([im for _, im in members])
-        batches.append((positions, raw, _preprocess(preprocess, raw)))
+        batches.append((positions, raw, preprocessed(preprocess, raw)))
     return batches, errors
-
-
-def _preprocess(preprocess, raw: np.ndarray) -> np.ndarray:
-    try:
-        x = preprocess(raw.copy())  # preprocess_input may work in place
-    except Exception as exc:
-        raise ConvVizError(f"preprocess: raised {type(exc).__name__}: {exc}") from exc
-    x = np.asarray(x, dtype=np.float32)
-    if x.shape != raw.shape:
-        raise ConvVizError(
-            f"preprocess: expected it to return the batch's shape {raw.shape}, got {x.shape}."
-        )
-    return x
