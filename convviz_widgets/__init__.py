@@ -12,9 +12,9 @@ nor OpenCV (and so sets none of the environment variables they set when imported
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from ._lazy import lazy_exports
 from ._version import __version__
 from .errors import ConvVizError
 
@@ -57,21 +57,9 @@ _SUBMODULE_PATHS = {"metrics": "engines.metrics"}  # cvw.metrics: the faithfulne
 __all__ = ["ConvVizError", "__version__", "datasets", "metrics", "scan", *_LAZY]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    elif name in _SUBMODULES:
-        value = importlib.import_module(f".{name}", __name__)
-    elif name in _SUBMODULE_PATHS:
-        value = importlib.import_module(f".{_SUBMODULE_PATHS[name]}", __name__)
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES) | set(_SUBMODULE_PATHS))
+__getattr__, __dir__ = lazy_exports(
+    __name__, _LAZY, {**{name: name for name in _SUBMODULES}, **_SUBMODULE_PATHS}
+)
 
 
 if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at run time

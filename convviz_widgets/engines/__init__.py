@@ -7,8 +7,9 @@ level). Names load on first use (PEP 562), so that the image helpers (``load_ima
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 _LAZY = {
     "Activations": "activations",
@@ -45,22 +46,15 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    if name == "metrics":  # the faithfulness metrics: a submodule, loaded on first use
-        return importlib.import_module(".metrics", __name__)
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    if _LAZY[name] != "images":
+def _tensorflow_first(module: str) -> None:
+    if module != "images":
         from .backend import import_tensorflow
 
         import_tensorflow()  # TensorFlow's native startup log filtered (backend.py)
-    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    globals()[name] = value
-    return value
 
 
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+# ``metrics``: the faithfulness metrics, a submodule loaded on first use
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, ("metrics",), before=_tensorflow_first)
 
 
 if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at run time

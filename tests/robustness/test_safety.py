@@ -33,28 +33,10 @@ DANGEROUS_ATTRS = {
 }
 # Documented exceptions: (file relative to the package, line text fragment) -> reason.
 ALLOWED: dict[tuple[str, str], str] = {
-    ("__init__.py", 'importlib.import_module(f".{_LAZY[name]}", __name__)'):
-        "lazy exports: the module name comes from the package's own _LAZY table, never a user",
-    ("__init__.py", 'importlib.import_module(f".{name}", __name__)'):
-        "lazy submodules: only names listed in _SUBMODULES reach it",
-    ("engines/__init__.py", 'importlib.import_module(f".{_LAZY[name]}", __name__)'):
-        "the engines' lazy exports (image helpers without TensorFlow): the module name comes "
-        "from the engines' own _LAZY table, never a user",
-    # The second round's packages: every module name comes from the package's own table.
-    ("__init__.py", 'importlib.import_module(f".{_SUBMODULE_PATHS[name]}", __name__)'):
-        "lazy nested submodules (scan, metrics): only names in _SUBMODULE_PATHS reach it",
-    ("engines/__init__.py", 'importlib.import_module(".metrics", __name__)'):
-        "a constant module name",
-    ("engines/cam/__init__.py", 'importlib.import_module(f".{module}", __name__)'):
-        "the CAM method registry: the user's method name is checked against _REGISTRY first",
-    ("engines/cam/__init__.py", 'importlib.import_module(f".{_CLASSES[name]}", __name__)'):
-        "lazy CAM classes from the package's own _CLASSES table",
-    ("engines/feature_vis/__init__.py", 'importlib.import_module(f".{_LAZY[name]}", __name__)'):
-        "lazy exports from feature_vis' own _LAZY table",
-    ("engines/feature_vis/__init__.py", 'importlib.import_module(f".{name}", __name__)'):
-        "lazy submodules of feature_vis: only its listed submodule names reach it",
-    ("scan/__init__.py", 'importlib.import_module(f".{_LAZY[name]}", __name__)'):
-        "lazy exports from scan's own _LAZY table",
+    ("_lazy.py", 'importlib.import_module(f".{names[name]}", package)'):
+        "lazy exports: the module name comes from the package's own table, never a user",
+    ("_lazy.py", 'importlib.import_module(f".{paths[name]}", package)'):
+        "lazy submodules: only names in the package's own submodule table reach it",
 }
 
 

@@ -46,9 +46,9 @@ Adding a CAM method (an eighth one, say "Grad-CAM-E"):
 
 from __future__ import annotations
 
-import importlib
 import inspect
 
+from ..._lazy import lazy_exports
 from ...errors import ConvVizError
 
 # name -> (module in this package, class); the order is DESIGN.md's
@@ -71,8 +71,7 @@ def method_class(method: str):
         raise ConvVizError(
             f"method: expected one of {', '.join(CAM_METHODS)}, got {method!r}."
         )
-    module, name = _REGISTRY[method.lower()]
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+    return __getattr__(_REGISTRY[method.lower()][1])
 
 
 def cam(model, method: str = "gradcam", layer=None, preprocess=None, **options):
@@ -88,12 +87,7 @@ def cam(model, method: str = "gradcam", layer=None, preprocess=None, **options):
     return cls(model, layer=layer, preprocess=preprocess, **options)
 
 
-def __getattr__(name: str):
-    if name not in _CLASSES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_CLASSES[name]}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _CLASSES)
 
 
 __all__ = ["CAM_METHODS", "cam", "method_class", *_CLASSES]

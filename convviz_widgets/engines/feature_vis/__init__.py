@@ -9,8 +9,9 @@ and its parts import neither TensorFlow nor Keras.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from ..._lazy import lazy_exports
 
 _LAZY = {
     "CLASSIC": "recipe",
@@ -29,19 +30,7 @@ _SUBMODULES = ("parts", "recipe", "ascent", "class_patterns", "cost")
 __all__ = sorted([*_LAZY, "parts"])
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    elif name in _SUBMODULES:
-        value = importlib.import_module(f".{name}", __name__)
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, _SUBMODULES)
 
 
 if TYPE_CHECKING:  # for editors and type checkers: the names as they resolve at run time
