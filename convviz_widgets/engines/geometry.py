@@ -14,9 +14,12 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-import keras
+from .backend import import_tensorflow
 
-from .graph import flat_graph, producer
+import_tensorflow()  # before Keras: TensorFlow's native startup log filtered (backend.py)
+import keras  # noqa: E402
+
+from .graph import flat_graph, producer  # noqa: E402
 
 
 class CellCentres(NamedTuple):

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from convviz_widgets.engines.backend import startup_noise
 
 ONEDNN = ("I0000 00:00:1796234184.335374    7873 port.cc:153] oneDNN custom operations are on. "
@@ -61,3 +63,17 @@ def test_a_level_the_user_chose_is_respected():
     assert done.stdout.strip() == "0"
     assert "oneDNN custom operations are on" in done.stderr  # level 0: the user asked for INFO
     assert done.stderr.splitlines()[-2:] == ["user: user warning", "raw fd 2"]
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["convviz_widgets.engines.metrics", "convviz_widgets.engines.geometry",
+     "convviz_widgets.engines.cam.executors", "convviz_widgets.engines.cam.base"],
+)
+def test_a_submodule_that_imports_keras_first_is_quiet_too(module):
+    # imported on its own (cvw.metrics is), it must not bypass the filtered import
+    code = f"import sys, {module}\nassert 'tensorflow' in sys.modules"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env=env, check=True)  # fmt: skip
+    assert done.stderr == ""

@@ -33,10 +33,13 @@ batch of (masked) inputs through the compiled model.
 
 from __future__ import annotations
 
-import keras
+from ..backend import import_tensorflow
 
-from ..compiled import Compiled
-from ..graph import producer, unalias
+import_tensorflow()  # before Keras: TensorFlow's native startup log filtered (backend.py)
+import keras  # noqa: E402
+
+from ..compiled import Compiled  # noqa: E402
+from ..graph import producer, unalias  # noqa: E402
 
 GRADIENT_SUMS = "gradient sums per channel"
 GRADIENTS = "gradients per position"
