@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import ConvVizError
 from .backend import require_tensorflow
-from .batch import model_image
+from .batch import model_image, preprocessed
 from .cam.base import check_class_indices
 from .models import default_preprocess, load_model, num_classes
 from .predictions import probability_fn
@@ -81,10 +81,7 @@ class _Setup:
         for start in range(0, n, self.batch_size):
             stop = min(n, start + self.batch_size)
             batch = np.stack([images_of(i) for i in range(start, stop)]).astype(np.float32)
-            try:
-                x = np.asarray(self.preprocess(batch), np.float32)
-            except Exception as exc:
-                raise ConvVizError(f"preprocess: raised {type(exc).__name__}: {exc}") from exc
+            x = preprocessed(self.preprocess, batch)
             out[start:stop] = self.fn(x).numpy()[:, self.class_index]
         return out
 

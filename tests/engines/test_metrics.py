@@ -192,3 +192,7 @@ def test_bad_arguments(red_mean):
         metrics.pointing_game(HEAT, np.ones((4, 4), bool), tolerance=-1)
     with pytest.raises(cvw.ConvVizError, match="batch_size: expected a positive integer"):
         metrics.deletion(red_mean, RED, HEAT, 1, batch_size=0)
+    with pytest.raises(cvw.ConvVizError, match="preprocess: raised ZeroDivisionError"):
+        metrics.deletion(red_mean, RED, HEAT, 1, preprocess=lambda x: 1 / 0)
+    with pytest.raises(cvw.ConvVizError, match=r"preprocess: expected it to return the batch's shape"):
+        metrics.insertion(red_mean, RED, HEAT, 1, preprocess=lambda x: x[..., :1])
