@@ -65,11 +65,7 @@ def inspector_frame(
         channel_frame(arr, index, colormap, size=size),
     ]
     if pattern is None:
-        placeholder = caption(np.full(shape + (4,), BACKGROUND, np.uint8), pattern_lines)
-        # cv2's anti-aliased text lowers alpha along the glyphs' edges; a browser canvas
-        # premultiplies such pixels and shows other colours. The frame stays opaque.
-        placeholder[..., 3] = 255
-        cells.append(placeholder)
+        cells.append(caption(np.full(shape + (4,), BACKGROUND, np.uint8), pattern_lines))
     else:
         cells.append(upscale(to_rgba(pattern, name="pattern"), shape))
     top, layout = tile(np.stack(cells), cols=3, pad=pad)

@@ -92,8 +92,12 @@ def caption(frame: np.ndarray, lines, color=(235, 235, 235, 255)) -> np.ndarray:
     top = max((h - line_h * len(lines)) // 2, 0)
     band = out[top: top + line_h * len(lines) + line_h // 2]
     band[..., :3] = (band[..., :3] * 0.25).astype(np.uint8)  # darken behind the text
+    # Text on the colour channels only: cv2's anti-aliasing on a 4-channel image writes the
+    # glyphs' coverage into alpha too, and a browser canvas shows such pixels in other colours.
+    rgb = np.ascontiguousarray(out[..., :3])
     for i, line in enumerate(lines):
         (tw, _), _ = cv2.getTextSize(line, font, scale, 1)
         y = top + line_h * (i + 1)
-        cv2.putText(out, line, (max((w - tw) // 2, 0), y), font, scale, color, 1, cv2.LINE_AA)
+        cv2.putText(rgb, line, (max((w - tw) // 2, 0), y), font, scale, color[:3], 1, cv2.LINE_AA)
+    out[..., :3] = rgb
     return out

@@ -49,3 +49,16 @@ def test_pattern_grid_rejects_mixed_sizes_and_bad_shapes():
         pattern_grid(np.zeros((4, 4, 3)))
     with pytest.raises(ConvVizError, match="empty list"):
         pattern_grid([])
+
+
+def test_caption_writes_text_and_keeps_the_frame_opaque():
+    from convviz_widgets.render.patterns import caption
+
+    frame = np.full((60, 200, 4), (128, 128, 128, 255), np.uint8)
+    out = caption(frame, ["Run: 16 filters", "about 3 s"])
+    assert out.shape == frame.shape and out.dtype == np.uint8
+    assert (out[..., 3] == 255).all()  # cv2's anti-aliasing never reaches alpha
+    band = out[10:50]
+    assert band[..., :3].max() >= 200 and band[..., :3].min() <= 32  # light text on a dark band
+    assert (out[:5, :, :3] == 128).all()  # above the band: untouched
+    np.testing.assert_array_equal(frame, np.full((60, 200, 4), (128, 128, 128, 255), np.uint8))
