@@ -29,7 +29,7 @@ def test_metadata_matches_the_data_set():
     assert meta["input_size"] == 150
     assert meta["preprocess"] == "divide_by_255"
     assert meta["trained_with"].startswith("scripts/train_default_model.py --seed ")
-    assert meta["test_accuracy"] >= 0.97 and meta["cam_peak_in_mask"] >= 0.90
+    assert meta["test_accuracy"] >= 0.99 and meta["cam_peak_in_mask"] >= 0.98  # the script's gates
 
 
 def test_is_the_small_tutorial_convnet(model):
@@ -55,7 +55,7 @@ def test_accuracy_on_fresh_images(model):
     probabilities = model.predict(images.astype(np.float32) / 255.0, batch_size=50, verbose=0)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     accuracy = (probabilities.argmax(axis=1) == labels).mean()
-    assert accuracy >= 0.97, f"accuracy {accuracy:.3f} on shapes(300, seed=12345)"
+    assert accuracy >= 0.985, f"accuracy {accuracy:.3f} on shapes(300, seed=12345)"  # 99.7% as shipped
 
 
 def test_grad_cam_points_at_the_object():
@@ -68,4 +68,4 @@ def test_grad_cam_points_at_the_object():
         big = cv2.resize(heatmap, (150, 150), interpolation=cv2.INTER_LINEAR)
         row, col = np.unravel_index(np.argmax(big), big.shape)
         hits += bool(mask[row, col])
-    assert hits >= 90, f"Grad-CAM peak on the object in {hits}/100 of shapes(100, seed=54321)"
+    assert hits >= 96, f"Grad-CAM peak on the object in {hits}/100 of shapes(100, seed=54321)"  # 99 as shipped
