@@ -44,11 +44,11 @@ print(os.environ.get("TF_CPP_MIN_LOG_LEVEL"))
 """
 
 
-def _run(env_level):
+def _run(env_level, code=SCRIPT):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
     if env_level is not None:
         env["TF_CPP_MIN_LOG_LEVEL"] = env_level
-    return subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, env=env, check=True)  # fmt: skip
 
 
@@ -72,8 +72,5 @@ def test_a_level_the_user_chose_is_respected():
 )
 def test_a_submodule_that_imports_keras_first_is_quiet_too(module):
     # imported on its own (cvw.metrics is), it must not bypass the filtered import
-    code = f"import sys, {module}\nassert 'tensorflow' in sys.modules"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, env=env, check=True)  # fmt: skip
+    done = _run(None, f"import sys, {module}\nassert 'tensorflow' in sys.modules")
     assert done.stderr == ""
