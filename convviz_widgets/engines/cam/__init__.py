@@ -14,6 +14,9 @@ the fastest executor that can give it.
 |------------------------|--------------------------------------|-------------------------------|
 | ``GRADIENT_SUMS``      | a (1,h,w,C), g (k,C) summed over y,x | fold, split, tape             |
 | ``GRADIENTS``          | a (1,h,w,C), g (k,h,w,C)             | fold, split, tape             |
+| ``WEIGHTED_SUMS``      | a, sum_yx A g (k,C)                  | fold (W1 contracted once per  |
+|                        |                                      | image), split, tape           |
+| ``WEIGHTED_MAPS``      | a, sum_c A g (k,h,w)                 | fold (the same), split, tape  |
 | ``MASKED_PASSES``      | probabilities of any input batch     | compiled forward              |
 | ``ACTIVATIONS``        | the layer's maps of the image        | compiled forward              |
 
@@ -25,6 +28,9 @@ Adding a CAM method (an eighth one, say "Grad-CAM-E"):
    - ``weights(self, tf, a, g) -> (k, C)``: channel weights; the map is ReLU(sum_c w_c A_c),
      and ``channel_weights`` works for it;
    - ``combine(self, tf, a, g) -> (k, h, w)``: the raw map, element-wise methods.
+   A method linear in g asks for the weighted need instead of GRADIENTS (XGradCAM's
+   numerator is WEIGHTED_SUMS, HiResCAM's map is WEIGHTED_MAPS): on a folded Flatten -> Dense
+   head its class switch then costs what Grad-CAM's does.
    The ReLU and the division by the max are the base's. A method without gradients overrides
    ``_maps_of(classes, callback)`` instead (see ``eigencam.py``, ``scorecam.py``), and
    ``_check_layer()`` refuses a layer it cannot use, ``_forget_image()`` drops what it cached

@@ -17,10 +17,13 @@ from ..graph import flat_graph
 from ..models import default_preprocess, last_conv_layer, load_model, num_classes, resolve_layer
 from .executors import (
     ACTIVATIONS,
+    GRADIENT_NEEDS,
     GRADIENT_SUMS,
     GRADIENTS,
     MASKED_PASSES,
     NEEDS,
+    WEIGHTED_MAPS,
+    WEIGHTED_SUMS,
     ForwardExecutor,
     GradientExecutor,
 )
@@ -72,8 +75,10 @@ class BaseCAM:
 
     Subclasses set ``needs`` (one of ``executors.NEEDS``) and override, inside TensorFlow,
     ``weights(tf, a, g)`` -> (k, C) channel weights (the map is then ReLU(sum_c w_c A_c)) or
-    ``combine(tf, a, g)`` -> (k, h, w) raw maps; ``a`` is (1, h, w, C), ``g`` the gradients of
-    the k class scores, (k, C) sums over the positions for GRADIENT_SUMS, else (k, h, w, C).
+    ``combine(tf, a, g)`` -> (k, h, w) raw maps; ``a`` is (1, h, w, C), ``g`` what the need
+    names for the k class scores' gradients: (k, C) sums over the positions for GRADIENT_SUMS,
+    (k, h, w, C) for GRADIENTS, (k, C) sums of A * g over the positions for WEIGHTED_SUMS,
+    (k, h, w) sums of A * g over the channels for WEIGHTED_MAPS.
     Methods without gradients (``MASKED_PASSES``, ``ACTIVATIONS``) override ``_maps_of``.
     """
 
@@ -99,8 +104,8 @@ class BaseCAM:
         self._binary = graph.output.shape[-1] == 1
         self._x_spec = tf.TensorSpec(graph.input.shape, tf.float32)
         self._check_layer()
-        if self.needs in (GRADIENT_SUMS, GRADIENTS):
-            self.executor = ex = GradientExecutor(graph, self.layer, score, self.needs == GRADIENT_SUMS)
+        if self.needs in GRADIENT_NEEDS:
+            self.executor = ex = GradientExecutor(graph, self.layer, score, self.needs)
             k_spec = tf.TensorSpec((None,), tf.int32)
 
             def maps(*args):
@@ -268,6 +273,8 @@ __all__ = [
     "GRADIENTS",
     "GRADIENT_SUMS",
     "MASKED_PASSES",
+    "WEIGHTED_MAPS",
+    "WEIGHTED_SUMS",
     "BaseCAM",
     "check_class_indices",
     "normalize",

@@ -1,8 +1,10 @@
 """How a CAM method gets what it needs from the model: the executors (no method maths here).
 
-A gradient method asks for the gradients of class scores with respect to the layer's maps A,
-either summed over the positions per channel (``GRADIENT_SUMS``) or at every position
-(``GRADIENTS``). Three ways to get them, fastest first:
+A gradient method asks for the gradients g of class scores with respect to the layer's maps A:
+summed over the positions per channel (``GRADIENT_SUMS``), at every position (``GRADIENTS``),
+or, for the methods linear in g, already multiplied by A and summed over the positions
+(``WEIGHTED_SUMS``: sum_yx A g per channel) or over the channels (``WEIGHTED_MAPS``: sum_c A g
+per position). Three ways to get them, fastest first:
 
 - fold: the head after the layer is ``[pooling] -> Flatten -> Dense -> rest`` (VGG16, the
   tutorial's convnets). The image runs through the body once, A and the Dense's pre-activation
@@ -17,6 +19,22 @@ either summed over the positions per channel (``GRADIENT_SUMS``) or at every pos
   4096 floats, 411 MB, against W1c's 8 MB). Per-position gradients read W1 once (dz @ W1^T)
   and then run only the pooling's backward pass. W1c is folded when the engine is created:
   make a new engine after changing the weights.
+
+  The weighted needs are linear in dz too, and W1 is contracted with this image's maps ONCE,
+  in the pass that replaces the Dense's own matmul (so a new image reads W1 once, not twice):
+
+      sum_yx A[y, x, c] g[y, x, c] = sum_d M[c, d] dz[d],  M[c, d] = sum_p P[p, c] W1[(p, c), d]
+
+  with P the pooled maps (the Dense's input; pooling is positively homogeneous, so
+  sum over a window of A * d pool / d A is the pooled value, for max and average pooling), and
+
+      sum_c A[y, x, c] g[y, x, c] = sum_d N[yx, d] dz[d],
+      N[yx, d] = sum_c A[y, x, c] R[y, x, c] W1[(p(yx), c), d]
+
+  with R = d (sum of P) / d A the pooling's routing (one-hot per window for max pooling,
+  1 / window size for average pooling), for pooling windows that do not overlap. The Dense's
+  pre-activation is then z = sum_c M[c] + b (or sum_yx N[yx] + b), and a class switch costs
+  the layers after the Dense plus one small matrix-vector product (M: C x D, N: hw x D).
 - split: everything after the layer depends on the layer's output alone; A is cached and a
   class switch runs the head (forward and backward) only.
 - tape: otherwise (e.g. a skip connection jumps over the layer) the whole model runs under the
@@ -43,9 +61,12 @@ from ..graph import producer, unalias  # noqa: E402
 
 GRADIENT_SUMS = "gradient sums per channel"
 GRADIENTS = "gradients per position"
+WEIGHTED_SUMS = "gradient x activation sums per channel"
+WEIGHTED_MAPS = "gradient x activation sums per position"
 MASKED_PASSES = "masked forward passes"
 ACTIVATIONS = "activations only"
-NEEDS = (GRADIENT_SUMS, GRADIENTS, MASKED_PASSES, ACTIVATIONS)
+GRADIENT_NEEDS = (GRADIENT_SUMS, GRADIENTS, WEIGHTED_SUMS, WEIGHTED_MAPS)
+NEEDS = (*GRADIENT_NEEDS, MASKED_PASSES, ACTIVATIONS)
 
 _PASS_THROUGH = (  # identity at inference
     keras.layers.Dropout,
@@ -100,8 +121,11 @@ class _DenseFold:
         inputs, units = kernel.shape
         if inputs % channels:
             raise ValueError("the Dense input is not positions x channels")
-        self.units = units
-        self.w1c = tf.reduce_sum(tf.reshape(kernel, (inputs // channels, channels, units)), 0)
+        self.units, self.channels, self.positions = units, channels, inputs // channels
+        self.w1c = tf.reduce_sum(tf.reshape(kernel, (self.positions, channels, units)), 0)
+        pool = next((op for op in chain if isinstance(op, (keras.layers.MaxPooling2D,
+                                                             keras.layers.AveragePooling2D))), None)
+        self.windows = _windows(pool, graph.tap(layer).shape[1:3], self.positions)
         flat = producer(graph.tap(dense_name))[1][0]  # the Dense's input
         flat_name = next((n for n, t in graph.taps.items() if t is flat), None)
         if flat_name is None:
@@ -130,6 +154,49 @@ class _DenseFold:
 
         return tf.matmul(dz, self.w1c, transpose_b=True)
 
+    def with_bias(self, z):
+        return z + self.dense.bias if self.dense.use_bias else z
+
+    def channel_terms(self, flat):
+        """M (C, D): M[c] = sum_p P[p, c] W1[(p, c)], W1 read once, slice by slice (at most
+        64 accumulations; a matmul cannot do it: c is not summed over)."""
+        import tensorflow as tf
+
+        f = tf.reshape(flat[0], (self.positions, self.channels, 1))
+        w = tf.reshape(self.kernel(), (self.positions, self.channels, self.units))
+        chunk = -(-self.positions // 64)
+        m = None
+        for start in range(0, self.positions, chunk):
+            part = (f[start] * w[start] if chunk == 1 else
+                    tf.reduce_sum(f[start : start + chunk] * w[start : start + chunk], 0))
+            m = part if m is None else m + part
+        return m
+
+    def position_terms(self, a):
+        """N (P * sy * sx, D), rows in window order (``position_maps`` puts them back):
+        sum_c A R W1 of each position of each window (see the module doc), one batched matmul
+        over the windows; needs non-overlapping windows (``self.windows``)."""
+        import tensorflow as tf
+
+        sy, sx, ph, pw = self.windows
+        with tf.GradientTape() as tape:
+            tape.watch(a)
+            flat = self.flat(a, training=False)
+        routed = (a * tape.gradient(flat, a))[0, : ph * sy, : pw * sx]  # A * d sum(P) / d A
+        routed = tf.reshape(routed, (ph, sy, pw, sx, self.channels))
+        routed = tf.reshape(tf.transpose(routed, (0, 2, 1, 3, 4)), (ph * pw, sy * sx, self.channels))
+        w = tf.reshape(self.kernel(), (self.positions, self.channels, self.units))
+        return tf.reshape(tf.matmul(routed, w), (self.positions * sy * sx, self.units))
+
+    def position_maps(self, values, shape):
+        """(k, P * sy * sx) values in window order -> (k, h, w) maps; 0 outside the windows."""
+        import tensorflow as tf
+
+        sy, sx, ph, pw = self.windows
+        maps = tf.reshape(values, (-1, ph, pw, sy, sx))
+        maps = tf.reshape(tf.transpose(maps, (0, 1, 3, 2, 4)), (-1, ph * sy, pw * sx))
+        return tf.pad(maps, [[0, 0], [0, shape[0] - ph * sy], [0, shape[1] - pw * sx]])
+
     def grads_of(self, a, dz):
         """d score / d a (k, h, w, C) from d score / d z (k, D): W1 read once, then pooling."""
         import tensorflow as tf
@@ -139,6 +206,22 @@ class _DenseFold:
             tape.watch(tiled)
             flat = self.flat(tiled, training=False)
         return tape.gradient(flat, tiled, output_gradients=tf.matmul(dz, self.kernel(), transpose_b=True))
+
+
+def _windows(pool, hw, positions):
+    """(sy, sx, ph, pw): the pooling windows when they tile the map without overlapping (no
+    pooling: 1 x 1 windows), else None."""
+    h, w = hw
+    if h is None or w is None:
+        return None
+    if pool is None:
+        sy = sx = 1
+    else:
+        (sy, sx), strides = tuple(pool.pool_size), tuple(pool.strides)
+        if strides != (sy, sx) or (pool.padding == "same" and (h % sy or w % sx)):
+            return None
+    ph, pw = h // sy, w // sx
+    return (sy, sx, ph, pw) if ph * pw == positions else None
 
 
 def _class_total(tf, s, classes):
@@ -156,14 +239,18 @@ class GradientExecutor:
 
     ``forward(x) -> (features, scores)``; ``gradients(*features, classes) -> (a, g)`` for
     the cached features; ``first(x, k) -> (features, scores, a, g)`` for a new image. ``a`` is
-    (1, h, w, C); ``g`` is (k, C) sums when ``sums_only``, else (k, h, w, C). All are plain
-    TensorFlow code for the caller to compile.
+    (1, h, w, C); ``g`` is what ``need`` names: (k, C) for GRADIENT_SUMS and WEIGHTED_SUMS,
+    (k, h, w, C) for GRADIENTS, (k, h, w) for WEIGHTED_MAPS. All are plain TensorFlow code for
+    the caller to compile.
     """
 
-    def __init__(self, graph, layer: str, score: str, sums_only: bool):
+    def __init__(self, graph, layer: str, score: str, need: str):
         import tensorflow as tf
 
-        self.sums_only = sums_only
+        if need not in GRADIENT_NEEDS:
+            raise ValueError(f"need: expected one of {GRADIENT_NEEDS}, got {need!r}")
+        self.need = need
+        self.sums_only = need == GRADIENT_SUMS
         scores = "@" + score
         a_spec = tf.TensorSpec((None, *graph.tap(layer).shape[1:]), tf.float32)
         x_spec = tf.TensorSpec(graph.input.shape, tf.float32)
@@ -179,9 +266,20 @@ class GradientExecutor:
                 self.fold = _DenseFold(graph, layer, scores)
             except ValueError:  # not a [pooling] -> Flatten -> Dense head
                 pass
+        # the fold's precontracted terms for the weighted needs: "channels" (M) or "positions" (N)
+        self.terms = None
         if self.fold is not None:
             self.mode = "fold"
-            self.feature_specs = [a_spec, tf.TensorSpec((None, self.fold.units), tf.float32)]
+            fold = self.fold
+            self.feature_specs = [a_spec, tf.TensorSpec((None, fold.units), tf.float32)]
+            if need == WEIGHTED_SUMS:
+                self.terms = "channels"
+                rows = fold.channels
+            elif need == WEIGHTED_MAPS and fold.windows is not None:
+                self.terms = "positions"
+                rows = fold.positions * fold.windows[0] * fold.windows[1]
+            if self.terms:
+                self.feature_specs.append(tf.TensorSpec((rows, fold.units), tf.float32))
         elif self.split:
             self.mode = "split"
             self.feature_specs = [a_spec]
@@ -190,14 +288,45 @@ class GradientExecutor:
             self.full = graph.submodel((layer, scores))
             self.feature_specs = [x_spec]
 
-    def _reduce(self, tf, g):
-        return tf.reduce_sum(g, axis=(1, 2)) if self.sums_only else g
+    def _reduce(self, tf, a, g):
+        """What the need names, from the per-position gradients g (k, h, w, C)."""
+        if self.need == GRADIENT_SUMS:
+            return tf.reduce_sum(g, axis=(1, 2))
+        if self.need == WEIGHTED_SUMS:
+            return tf.reduce_sum(a[:1] * g, axis=(1, 2))
+        if self.need == WEIGHTED_MAPS:
+            return tf.reduce_sum(a[:1] * g, axis=-1)
+        return g
+
+    def _fold_features(self, a):
+        """(a, z[, terms]) of one image: the Dense's pre-activation z from the terms when the
+        need has them (W1 read once), else from the Dense's own matmul."""
+        import tensorflow as tf
+
+        fold = self.fold
+        if self.terms == "channels":
+            t = fold.channel_terms(fold.flat(a, training=False))
+        elif self.terms == "positions":
+            t = fold.position_terms(a)
+        else:
+            return a, fold.z(a)
+        return a, fold.with_bias(tf.reduce_sum(t, axis=0, keepdims=True)), t
+
+    def _fold_out(self, tf, features, dz):
+        """The need of the classes whose d score / d z are the rows of ``dz`` (k, D)."""
+        a, _, *terms = features
+        if self.terms == "channels":
+            return tf.matmul(dz, terms[0], transpose_b=True)
+        if self.terms == "positions":
+            return self.fold.position_maps(tf.matmul(dz, terms[0], transpose_b=True), a.shape[1:3])
+        if self.need == GRADIENT_SUMS:
+            return self.fold.sums_of(dz)
+        return self._reduce(tf, a, self.fold.grads_of(a, dz))
 
     def forward(self, x):
         if self.mode == "fold":
-            a = self.body(x, training=False)
-            z = self.fold.z(a)
-            return (a, z), self.fold.scores(z)
+            features = self._fold_features(self.body(x, training=False))
+            return features, self.fold.scores(features[1])
         if self.mode == "split":
             a = self.body(x, training=False)
             return (a,), self.head(a, training=False)
@@ -210,40 +339,38 @@ class GradientExecutor:
         *features, classes = args
         n = tf.shape(classes)[0]
         if self.mode == "fold":
-            a, z = features
-            tiled = tf.repeat(z, n, axis=0)
+            tiled = tf.repeat(features[1], n, axis=0)
             with tf.GradientTape() as tape:
                 tape.watch(tiled)
                 total = _class_total(tf, self.fold.scores(tiled), classes)
-            dz = tape.gradient(total, tiled)
-            return a, self.fold.sums_of(dz) if self.sums_only else self.fold.grads_of(a, dz)
+            return features[0], self._fold_out(tf, features, tape.gradient(total, tiled))
         if self.mode == "split":
             (a,) = features
             tiled = tf.repeat(a, n, axis=0)
             with tf.GradientTape() as tape:
                 tape.watch(tiled)
                 total = _class_total(tf, self.head(tiled, training=False), classes)
-            return a, self._reduce(tf, tape.gradient(total, tiled))
+            return a, self._reduce(tf, a, tape.gradient(total, tiled))
         (x,) = features
         tiled = tf.repeat(x, n, axis=0)
         with tf.GradientTape() as tape:
             tape.watch(tiled)
             a, s = self.full(tiled, training=False)
             total = _class_total(tf, s, classes)
-        return a[:1], self._reduce(tf, tape.gradient(total, a))
+        return a[:1], self._reduce(tf, a, tape.gradient(total, a))
 
     def first(self, x, k):
         """A new image and one class (k < 0: the top one) in ONE pass."""
         import tensorflow as tf
 
-        if self.mode == "fold" and self.sums_only:
-            a = self.body(x, training=False)
-            z = self.fold.z(a)
+        if self.mode == "fold" and (self.sums_only or self.terms):
+            features = self._fold_features(self.body(x, training=False))
+            z = features[1]
             with tf.GradientTape() as tape:
                 tape.watch(z)
                 s = self.fold.scores(z)
                 score = s[0, _pick(tf, s, k)]
-            return (a, z), s, a, self.fold.sums_of(tape.gradient(score, z))
+            return features, s, features[0], self._fold_out(tf, features, tape.gradient(score, z))
         if self.mode in ("fold", "split"):
             # body, head and gradient in one pass: the head runs forward once, not once for
             # the scores and once for the gradient
@@ -256,13 +383,13 @@ class GradientExecutor:
                 else:
                     s = self.head(a, training=False)
                 score = s[0, _pick(tf, s, k)]
-            g = self._reduce(tf, tape.gradient(score, a))
+            g = self._reduce(tf, a, tape.gradient(score, a))
             return ((a, z) if self.mode == "fold" else (a,)), s, a, g
         with tf.GradientTape() as tape:
             tape.watch(x)
             a, s = self.full(x, training=False)
             score = s[0, _pick(tf, s, k)]
-        return (x,), s, a, self._reduce(tf, tape.gradient(score, a))
+        return (x,), s, a, self._reduce(tf, a, tape.gradient(score, a))
 
 
 class ForwardExecutor:

@@ -114,6 +114,47 @@ def test_gradient_method_equals_the_tape_oracle(method, executor, built, img):
     np.testing.assert_allclose(engine.compute_many(img, range(4)), want, atol=3e-5)
 
 
+def fold_variant(pool, size=20):
+    """A folded head with another pooling before Flatten -> Dense (``pool`` a layer or None)."""
+    keras.utils.set_random_seed(14)
+    x = keras.Input((size, size, 3))
+    h = layers.Conv2D(6, 3, activation="relu", name="c1")(x)
+    h = layers.Conv2D(8, 3, activation="relu", name="last")(h)
+    h = layers.Flatten()(pool(h) if pool is not None else h)
+    h = layers.Dense(12, activation="relu")(h)
+    return keras.Model(x, layers.Dense(4, activation="softmax")(h))
+
+
+# pooling before the folded Dense -> the precontracted terms of the weighted needs: M for
+# XGradCAM always; N for HiResCAM when the windows tile the map (else the W1 read, as before)
+FOLD_VARIANTS = {
+    "max 2x2": (lambda: layers.MaxPooling2D(2), 20, "positions"),
+    "max 2x2, odd map (last row and column dropped)": (lambda: layers.MaxPooling2D(2), 21, "positions"),
+    "average 2x2": (lambda: layers.AveragePooling2D(2), 20, "positions"),
+    "average 2x4 same": (lambda: layers.AveragePooling2D((2, 4), padding="same"), 20, "positions"),
+    "no pooling": (lambda: None, 12, "positions"),
+    "max 3x3 stride 2 (overlapping)": (lambda: layers.MaxPooling2D(3, strides=2), 20, None),
+    "max 3x3 same on 16 (partial windows)": (lambda: layers.MaxPooling2D(3, padding="same"), 20, None),
+}
+
+
+@pytest.mark.parametrize("variant", FOLD_VARIANTS)
+@pytest.mark.parametrize("method", ["xgradcam", "hirescam"])
+def test_weighted_needs_on_every_folded_pooling(method, variant):
+    pool, size, positions = FOLD_VARIANTS[variant]
+    model = fold_variant(pool(), size)
+    image = np.random.default_rng(22).uniform(0, 3, (size, size, 3)).astype(np.float32)
+    engine = cvw.cam(model, method, layer="last", preprocess=identity)
+    assert engine.executor.mode == "fold"
+    assert engine.executor.terms == ("channels" if method == "xgradcam" else positions)
+    first = engine.compute(image, 1)
+    np.testing.assert_allclose(first, FORMULAS[method](*tape_oracle(model, image, 1)), atol=3e-5)
+    want = np.stack([FORMULAS[method](*tape_oracle(model, image, k)) for k in range(4)])
+    np.testing.assert_allclose(engine.compute_many(image, range(4)), want, atol=3e-5)
+    # the scores come from the precontracted z (sum of the terms + bias): the model's own
+    np.testing.assert_allclose(engine.probabilities, model(image[None]).numpy()[0], rtol=1e-5, atol=1e-6)
+
+
 def scorecam_oracle(model, image, k):
     """The authors' loop, one channel at a time, in numpy + cv2 + the eager model."""
     a = keras.Model(model.inputs, model.get_layer("last").output)(image[None]).numpy()[0]
