@@ -186,9 +186,23 @@ def bench_scorecam(cfg, report, model, img, preprocess, forward, tfkv_path):
     report.check("cam.scorecam_weights", len(chosen) > 0 and diff <= 1e-4, channels=chosen.tolist(),
                  max_abs_diff=diff, tolerance=1e-4)
 
+    # the bfloat16 twin (precision="bfloat16"): its map and weights beside float32's
+    fast = cvw.ScoreCAM(model, layer=layer, preprocess=preprocess, batch_size=cfg.score_batch,
+                        precision="bfloat16")
+    m32, m16 = engine.compute(img, k), fast.compute(img, k)
+    w32, w16 = engine.channel_weights(img, k), fast.channel_weights(img, k)
+    agreement = {"map_max_abs_diff": float(np.abs(m16 - m32).max()),
+                 "map_correlation": float(np.corrcoef(m16.ravel(), m32.ravel())[0, 1]),
+                 "weights_max_rel_diff": float((np.abs(w16 - w32) / np.maximum(np.abs(w32), 1e-12)).max())}
+    report.check("cam.scorecam_bfloat16_agrees", agreement["map_correlation"] >= 0.99, **agreement)
+    fast_probe = cvw.ScoreCAM(model, layer=layer, preprocess=preprocess, max_channels=4,
+                              precision="bfloat16")
+
     new_image = _cycler(_variants(img, 8))
-    fns = {"engine": lambda: engine.compute(new_image()), "forward_batches": reference}
-    warm = {"engine": lambda: probe.compute(new_image()), "forward_batches": lambda: forward(batches[0])}
+    fns = {"engine": lambda: engine.compute(new_image()), "forward_batches": reference,
+           "engine_bfloat16": lambda: fast.compute(new_image())}
+    warm = {"engine": lambda: probe.compute(new_image()), "forward_batches": lambda: forward(batches[0]),
+            "engine_bfloat16": lambda: fast_probe.compute(new_image())}
     Scorecam, CategoricalScore, why = _tfkv(tfkv_path)
     if Scorecam is not None:
         theirs = Scorecam(model, clone=False)
@@ -206,13 +220,23 @@ def bench_scorecam(cfg, report, model, img, preprocess, forward, tfkv_path):
     report.row(s, f"{channels} images through the compiled forward, batches of {cfg.score_batch}",
                times["forward_batches"]["median"], "s", note=_s(times["forward_batches"]))
     report.row(s, "engine / forward batches", r["value"], "x", 1.25, _ratio_note(r))
+    b = ratio(times["engine_bfloat16"], times["forward_batches"])
+    report.sections["cam_scorecam"].update(bfloat16_vs_forward=b, bfloat16_agreement=agreement)
+    report.row(s, "engine, precision='bfloat16'", times["engine_bfloat16"]["median"], "s",
+               note=f"{_s(times['engine_bfloat16'])}; map vs float32: correlation "
+                    f"{agreement['map_correlation']:.4f}, max |diff| {agreement['map_max_abs_diff']:.3f}")
+    report.row(s, "engine bfloat16 / float32 forward batches", b["value"], "x", note=_ratio_note(b))
     if Scorecam is not None:
         t = ratio(times["tf_keras_vis"], times["engine"])
-        report.sections["cam_scorecam"]["tf_keras_vis_vs_engine"] = t
+        t16 = ratio(times["tf_keras_vis"], times["engine_bfloat16"])
+        report.sections["cam_scorecam"].update(tf_keras_vis_vs_engine=t,
+                                               tf_keras_vis_vs_engine_bfloat16=t16)
         report.row(s, "tf-keras-vis Scorecam", times["tf_keras_vis"]["median"], "s",
                    note=_s(times["tf_keras_vis"]))
-        report.row(s, "speed-up vs tf-keras-vis Scorecam", t["value"], "x", 2.0, _ratio_note(t),
-                   higher_is_better=True)
+        report.row(s, "speed-up vs tf-keras-vis Scorecam, float32", t["value"], "x", 2.0,
+                   _ratio_note(t), higher_is_better=True)
+        report.row(s, "speed-up vs tf-keras-vis Scorecam, precision='bfloat16'", t16["value"], "x",
+                   2.0, _ratio_note(t16), higher_is_better=True)
     else:
         report.todo.append(f"tf-keras-vis Scorecam not run: {why}")
 

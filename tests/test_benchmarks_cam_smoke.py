@@ -23,14 +23,15 @@ def test_cam_benchmark_quick(tmp_path):
     assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     data = json.loads(out.read_text())
     assert set(data["checks"]) == {"cam.gradient_methods_equal_the_tape", "cam.scorecam_weights",
-                                   "cam.deletion_curve"}
+                                   "cam.scorecam_bfloat16_agrees", "cam.deletion_curve"}
     assert all(c["passed"] for c in data["checks"].values())
     names = {r["name"] for r in data["rows"]}
     for method in ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam"):
         assert f"{method}: new image / forward" in names and f"{method}: class switch / forward" in names
-    assert {"engine / forward batches", "deletion / forward batches"} <= names
+    assert {"engine / forward batches", "deletion / forward batches",
+            "engine bfloat16 / float32 forward batches"} <= names
     assert all(math.isfinite(r["value"]) for r in data["rows"])
-    assert "equality checks: 3/3 passed" in proc.stdout
+    assert "equality checks: 4/4 passed" in proc.stdout
 
 
 def test_faithfulness_table_of_one_image():

@@ -85,6 +85,7 @@ class BaseCAM:
     method = ""  # the registry name (CAM_METHODS)
     needs = GRADIENT_SUMS
     class_agnostic = False
+    precision = "float32"  # of the masked forward passes (engines.precision; Score-CAM's option)
 
     def __init__(self, model, layer=None, preprocess=None, score: str = "logit"):
         require_tensorflow()
@@ -119,7 +120,7 @@ class BaseCAM:
             self._first = Compiled(first, [self._x_spec, tf.TensorSpec((), tf.int32)])
             self._weights = None  # compiled on first use of channel_weights
         else:
-            self.executor = ForwardExecutor(graph, self.layer, score)
+            self.executor = ForwardExecutor(graph, self.layer, score, self.precision)
             self._first = None
         self.split, self.fold = self.executor.split, self.executor.fold
         self._forward = Compiled(self.executor.forward, [self._x_spec])

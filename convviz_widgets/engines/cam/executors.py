@@ -393,18 +393,24 @@ class GradientExecutor:
 
 
 class ForwardExecutor:
-    """The layer's maps and the class scores in one pass; class probabilities of input batches."""
+    """The layer's maps and the class scores in one pass; class probabilities of input batches
+    (``precision="bfloat16"``: through the model's bfloat16 twin, see ``engines.precision``)."""
 
-    def __init__(self, graph, layer: str, score: str):
+    def __init__(self, graph, layer: str, score: str, precision: str = "float32"):
         import tensorflow as tf
+
+        from ..precision import bfloat16_twin
 
         self.split, self.fold = False, None
         self.mode = "forward"
         self.both = graph.submodel((layer, "@" + score))
         probabilities = graph.submodel(("@probability",))
+        if precision == "bfloat16":
+            probabilities = bfloat16_twin(probabilities)
         spec = tf.TensorSpec(graph.input.shape, tf.float32)
         # (n, H, W, 3) model inputs -> (n, classes) probabilities, compiled once for any n
-        self.probabilities = Compiled(lambda x: probabilities(x, training=False), [spec])
+        self.probabilities = Compiled(
+            lambda x: tf.cast(probabilities(x, training=False), tf.float32), [spec])
 
     def forward(self, x):
         a, s = self.both(x, training=False)

@@ -127,5 +127,5 @@ def test_unknown_method_lists_the_valid_ones(functional):
 
 def test_unknown_option_names_the_valid_ones(functional):
     with pytest.raises(cvw.ConvVizError, match="options: 'scorecam' takes max_channels, "
-                       "batch_size, got score"):
+                       "batch_size, precision, got score"):
         cvw.cam(functional, "scorecam", score="logit")
