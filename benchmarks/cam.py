@@ -119,6 +119,15 @@ def bench_gradient_methods(cfg, report, model, img, preprocess, forward, xt):
         e.compute(img)
     others = [int(k) for k in np.argsort(-engines["gradcam"].scores)[3:3 + 4 * cfg.repeats + 8]]
     switch_fns = {"forward": lambda: forward(xt).numpy()}
+    # the floor of a per-position switch: fc1's kernel times one vector (every g needs it)
+    import tensorflow as tf
+
+    kernel = engines["gradcam"].fold.dense.kernel if engines["gradcam"].fold else None
+    if kernel is not None:
+        dz = tf.constant(np.random.default_rng(0).standard_normal((1, kernel.shape[1])), tf.float32)
+        matvec = tf.function(lambda v: tf.matmul(v, kernel, transpose_b=True))
+        matvec(dz)
+        switch_fns["fc1_kernel_times_vector"] = lambda: matvec(dz).numpy()
     cyclers = {m: _cycler(others) for m in engines}
     switch_fns.update({m: (lambda m=m: engines[m].compute(img, cyclers[m]())) for m in engines})
     switch = interleaved(switch_fns, repeats=max(cfg.repeats, 5))
@@ -134,6 +143,12 @@ def bench_gradient_methods(cfg, report, model, img, preprocess, forward, xt):
                    f"{_ms(times[m])}; {_ratio_note(r)}; executor {engine.executor.mode}")
         report.row(s, f"{m}: class switch / forward", sw["value"] * 100, "%",
                    10.0 if engine.split else None, f"{_ms(switch[m])}; {_ratio_note(sw)}")
+    if "fc1_kernel_times_vector" in switch:
+        floor = ratio(switch["fc1_kernel_times_vector"], switch["forward"])
+        section["fc1_kernel_times_vector_vs_forward"] = floor
+        report.row(s, "floor of a per-position switch: fc1 kernel x vector / forward",
+                   floor["value"] * 100, "%",
+                   note=f"{_ms(switch['fc1_kernel_times_vector'])}; {_ratio_note(floor)}")
 
 
 def _tfkv(path):

@@ -29,7 +29,8 @@ def test_cam_benchmark_quick(tmp_path):
     for method in ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam"):
         assert f"{method}: new image / forward" in names and f"{method}: class switch / forward" in names
     assert {"engine / forward batches", "deletion / forward batches",
-            "engine bfloat16 / float32 forward batches"} <= names
+            "engine bfloat16 / float32 forward batches",
+            "floor of a per-position switch: fc1 kernel x vector / forward"} <= names
     assert all(math.isfinite(r["value"]) for r in data["rows"])
     assert "equality checks: 4/4 passed" in proc.stdout
 
