@@ -17,8 +17,9 @@ per position). Three ways to get them, fastest first:
 
   with W1 the Dense's kernel: the per-channel sums never touch W1 again (VGG16's fc1: 25088 x
   4096 floats, 411 MB, against W1c's 8 MB). Per-position gradients read W1 once (dz @ W1^T)
-  and then run only the pooling's backward pass. W1c is folded when the engine is created:
-  make a new engine after changing the weights.
+  and then run only the pooling's backward pass: Grad-CAM++ and LayerCAM, non-linear in g,
+  need every one of those P x C dot products, so that read is the floor of their class switch.
+  W1c is folded when the engine is created: make a new engine after changing the weights.
 
   The weighted needs are linear in dz too, and W1 is contracted with this image's maps ONCE,
   in the pass that replaces the Dense's own matmul (so a new image reads W1 once, not twice):
@@ -46,7 +47,7 @@ nothing retraces when the class changes.
 
 Masked forward passes (Score-CAM) and the activations alone (EigenCAM) need no gradients:
 ``ForwardExecutor`` gives A and the scores in one pass, and the class probabilities of any
-batch of (masked) inputs through the compiled model.
+batch of (masked) inputs through the compiled model (or its bfloat16 twin, ``precision``).
 """
 
 from __future__ import annotations
