@@ -350,3 +350,14 @@ def test_a_class_switch_during_scorecam_restarts_it_for_the_new_class(recorder, 
     np.testing.assert_array_equal(quiet.heatmap, heat)
     np.testing.assert_array_equal(recorder.last(quiet.canvas), single_frame(image, heat, engine.centres))
     assert ("scorecam", "c2", first) not in quiet._heatmaps  # the stopped run left nothing behind
+
+
+def test_scorecam_in_bfloat16_through_the_explorer_options(recorder, model, image):
+    ex = CamExplorer(model, image, readout=False, options={"scorecam": {"precision": "bfloat16"}})
+    ex.method = "scorecam"
+    assert ex.wait(30) and ex.status.value == ""
+    heat, centres = oracle(model, "scorecam", image, ex.class_index, precision="bfloat16")
+    np.testing.assert_array_equal(ex.heatmap, heat)  # the same twin, the same map
+    np.testing.assert_array_equal(recorder.last(ex.canvas), single_frame(image, heat, centres))
+    exact, _ = oracle(model, "scorecam", image, ex.class_index)
+    assert np.corrcoef(heat.ravel(), exact.ravel())[0, 1] > 0.99
