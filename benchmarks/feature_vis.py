@@ -9,7 +9,8 @@ Rows (benchmarks/README.md, section "Feature visualization"), all measured in ON
 2. class patterns: an independent classifier of ANOTHER architecture (strided convs, batch
    norm, global max pool; trained here on ``datasets.shapes``) labels the class patterns of
    all 6 classes (and the default model's own labels are reported beside it);
-   how many are labelled as their own class, fourier and classic.
+   how many are labelled as their own class: "object" (``ClassPatterns``' default: one
+   object at the centre; the target), "fourier" (the logit: a tiling) and "classic".
 3. transformation robustness: the activation a filter pattern keeps (own-filter mean) under
    random jitter (+-8 px), scale (0.9-1.1) and rotation (+-10 degrees), each drawn by cv2
    (not the engine's resampler), relative to the untransformed pattern; fourier / classic on
@@ -171,7 +172,7 @@ def bench_class_patterns(cfg, model, clf, rows, out):
     names = cvw.class_names(model)
     engine = cvw.ClassPatterns(model)
     section = out["class_patterns"] = {}
-    for recipe in ("fourier", "classic"):
+    for recipe in ("object", "fourier", "classic"):
         images = engine.generate(range(len(names)), size=cfg.class_size, steps=cfg.class_steps,
                                  recipe=recipe)
         batch = np.stack([cv2.resize(im, (150, 150), interpolation=cv2.INTER_LINEAR) for im in images])
@@ -182,8 +183,10 @@ def bench_class_patterns(cfg, model, clf, rows, out):
                            "default_model_predicted": [names[k] for k in self_labels],
                            "own_probability": [float(probs[k, k]) for k in range(len(names))],
                            "own": own}
-        _row(rows, "2 class patterns", f"{recipe}: patterns labelled as their own class", own,
-             f"of {len(names)}", target=5 if recipe == "fourier" else None, higher=True,
+        default = recipe == engine.default_recipe
+        _row(rows, "2 class patterns", f"{recipe}{' (the default)' if default else ''}: patterns "
+             "labelled as their own class", own,
+             f"of {len(names)}", target=5 if default else None, higher=True,
              note="predicted: " + ", ".join(section[recipe]["predicted"])
              + f"; the default model itself: {int((self_labels == np.arange(len(names))).sum())} of 6")
     return section

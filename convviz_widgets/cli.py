@@ -51,13 +51,14 @@ class _Parser(argparse.ArgumentParser):
 # --------------------------------------------------------------------------- arguments
 
 
-def _recipe_argument(parser, default: str) -> None:
+def _recipe_argument(parser, default: str | None, default_text: str = "%(default)s") -> None:
     from .engines.feature_vis.recipe import RECIPES
 
     parser.add_argument(
         "--recipe", choices=sorted(RECIPES), default=default,
         help="classic: the book's gradient ascent on pixels; fourier: a decorrelated Fourier "
-        "basis, random jitter/scale/rotation and Adam (Olah et al. 2017); default: %(default)s",
+        "basis, random jitter/scale/rotation and Adam (Olah et al. 2017); object: fourier in a "
+        f"centred window, for the centre unit (one object, not a tiling); default: {default_text}",
     )
 
 
@@ -193,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--score", choices=("logit", "probability"), default="logit",
         help="the class score maximized: before or after the final softmax; default: logit",
     )
-    _recipe_argument(cls, "fourier")
+    _recipe_argument(cls, None, "object (fourier when the class scores do not come from a "
+                     "global pooling layer)")
 
     from .engines.cam import CAM_METHODS
 
@@ -393,15 +395,16 @@ def render_classes(args, model) -> list[Path]:
     classes = (list(range(len(names))) if not args.classes
                else [_class_index(value, names) for value in args.classes])
     progress = _Progress(f"{len(classes)} classes", args.steps)
+    recipe = args.recipe or engine.default_recipe
     patterns = engine.generate(
         classes, size=args.size, steps=args.steps, step_size=args.step_size, seed=args.seed,
-        callback=progress, recipe=args.recipe,
+        callback=progress, recipe=recipe,
     )
     progress.done()
     grid, _ = pattern_grid(patterns, cols=min(8, len(classes)), pad=2)
     out = _out_dir(args.out)
     print("classes: " + ", ".join(f"{k} {names[k]}" for k in classes))
-    return [_save(grid, out / f"classes_{args.recipe}.png")]
+    return [_save(grid, out / f"classes_{recipe}.png")]
 
 
 def _first_conv_layer(model) -> str:

@@ -130,7 +130,7 @@ class FilterPatterns(PatternEngine):
         self._activations = activations
         super().__init__()
 
-    def _target(self, x, indices):
+    def _target(self, x, indices, needs=None):
         return self._activations(x, indices)
 
     def _target_shape(self):

@@ -197,7 +197,7 @@ def test_no_retrace_when_filters_their_number_size_or_layer_change():
         assert engine._images[FOURIER].experimental_get_tracing_count() == 1  # the images shown
     classes = cvw.ClassPatterns(model)
     for k in ([0], [1, 2], [0, 1, 2]):
-        classes.generate(k, size=24, steps=1)
+        classes.generate(k, size=24, steps=1, recipe="fourier")
     assert classes._steps[FOURIER].experimental_get_tracing_count() == 1
 
 
@@ -225,8 +225,8 @@ def test_class_patterns_raise_their_class_score():
     def scores(images):
         return z_model(images.astype(np.float32) / 255).numpy() @ w + b
 
-    start = engine.generate([0, 1, 2], size=32, steps=0)
-    out = engine.generate([0, 1, 2], size=32, steps=30, step_size=4.0)
+    start = engine.generate([0, 1, 2], size=32, steps=0, recipe="fourier")
+    out = engine.generate([0, 1, 2], size=32, steps=30, step_size=4.0, recipe="fourier")
     assert out.shape == (3, 32, 32, 3) and out.dtype == np.uint8
     before, after = scores(start), scores(out)
     gain = after - before  # gain[i, k]: class k's logit, image i (optimized for class i)
@@ -234,7 +234,7 @@ def test_class_patterns_raise_their_class_score():
         others = [j for j in range(3) if j != k]
         assert gain[k, k] > 0 and gain[k, k] > gain[k, others].max(), (k, gain[k])
     # the engine's losses are those logits, of the images it optimized (before the last update)
-    patterns = engine.optimize([0, 1, 2], 32, 30, 4.0)
+    patterns = engine.optimize([0, 1, 2], 32, 30, 4.0, recipe="fourier")
     assert patterns.display == "pixels" and np.all(np.diag(scores(patterns.images)) > np.diag(before))
 
 
@@ -261,17 +261,18 @@ def test_bad_parts(make, message):
         make()
 
 
-def test_bad_engine_arguments():
+def test_bad_engine_arguments(sequential):
     model = small_functional(classes=3)
     filters, classes = cvw.FilterPatterns(model, "c2"), cvw.ClassPatterns(model)
-    with pytest.raises(cvw.ConvVizError, match=r"recipe: expected one of \['classic', 'fourier'\].*'lucid'"):
+    with pytest.raises(cvw.ConvVizError, match=r"recipe: expected one of \['classic', 'fourier', 'object'\].*'lucid'"):
         filters.generate([0], size=16, steps=1, recipe="lucid")
     with pytest.raises(cvw.ConvVizError, match="step_size: expected a positive"):
         filters.generate([0], size=16, steps=1, step_size=0.0, recipe="fourier")
     with pytest.raises(cvw.ConvVizError, match=r"classes: the model has 3 classes, expected indices 0\.\.2, got 3"):
         classes.generate([0, 3], size=16, steps=1)
     with pytest.raises(cvw.ConvVizError, match="ChannelMean needs a layer with channels"):
-        classes.generate([0], size=16, steps=1, recipe=Recipe(objective=P.ChannelMean()))
+        cvw.ClassPatterns(sequential).generate(  # Flatten head: no class evidence map
+            [0], size=16, steps=1, recipe=Recipe(objective=P.ChannelMean()))
     with pytest.raises(cvw.ConvVizError, match=r"ClassScore needs class scores"):
         filters.generate([0], size=16, steps=1, recipe=Recipe(objective=P.ClassScore()))
     with pytest.raises(cvw.ConvVizError, match="layer: 'gap' has no spatial output"):

@@ -217,7 +217,7 @@ def test_class_target_fills_a_grid_of_all_classes(recorder, fx, model):
     calls, steps = spy_generate(fx, CLASSES)
     fx.run_sync()
     assert calls == [[0, 1, 2, 3]] and steps == [1, 2, 3, 4, 5]
-    want = ClassPatterns(model).generate([0, 1, 2, 3], size=32, steps=5)
+    want = ClassPatterns(model).generate([0, 1, 2, 3], size=32, steps=5, recipe="fourier")
     got = np.stack([fx.cache[Settings(CLASSES, 5, 1.0, 32, 0, FOURIER).key(k)] for k in range(4)])
     np.testing.assert_array_equal(got, want)
     frame = pattern_grid(list(want), cols=8, pad=2, highlight=3, size=32)[0]

@@ -1,9 +1,10 @@
 """Gradient ascent in input space with a recipe's parts, in one compiled step per recipe.
 
 ``PatternEngine`` is the base of ``FilterPatterns`` and ``ClassPatterns``: a subclass gives
-``_target(x, indices)`` (each image's own channel map, or its own class score) and what the
-indices are; the base validates the arguments, composes the recipe's parts into one step
-(traced once: indices, their number, sizes, learning rate and seeds are tensors) and runs it.
+``_target(x, indices, needs)`` (each image's own channel map, or its own class score, or
+its own class's evidence map) and what the indices are; the base validates the arguments,
+composes the recipe's parts into one step (traced once: indices, their number, sizes,
+learning rate and seeds are tensors) and runs it.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ class PatternEngine:
     what = "filters"  # the indices' argument name
     noun = "filter"  # what one index is
     default_recipe = "classic"
-    needs = "map"  # "map" (a layer's channels) or "score" (class scores)
+    needs = "map"  # the default objective's target: "map" (a layer's channels) or "score"
+    offers = ("map",)  # every target ``_target`` can give (see ``parts.Objective.needs``)
     fixed_size: int | None = None
     preprocess: Callable | None = None  # applied to pixel-space images (e.g. x / 255)
     resize_to: tuple | None = None  # the model's fixed input size, when images are resized to it
@@ -66,7 +68,8 @@ class PatternEngine:
 
     # -- subclasses --------------------------------------------------------------------------
 
-    def _target(self, x, indices):
+    def _target(self, x, indices, needs=None):
+        """Each image's own target: ``needs`` is one of ``offers`` (None: ``self.needs``)."""
         raise NotImplementedError
 
     def _describe_index_range(self) -> str:
@@ -83,11 +86,11 @@ class PatternEngine:
     def _objective(self, recipe: Recipe):
         """The recipe's objective, checked against what this engine's target gives."""
         objective = self._default_objective(recipe)
-        if objective.needs != self.needs:
-            have = ("class scores (batch, classes), no channels" if self.needs == "score"
+        if objective.needs not in self.offers:
+            have = (self._describe_scores() if self.needs == "score"
                     else f"channel maps {self._target_shape()}")
-            want = ("a layer with channels (h, w, C)" if objective.needs == "map"
-                    else "class scores (use ClassPatterns)")
+            want = ("a layer with channels (h, w, C), or a class evidence map" if
+                    objective.needs == "map" else "class scores (use ClassPatterns)")
             raise ConvVizError(
                 f"recipe.objective: {type(objective).__name__} needs {want}; this engine's "
                 f"target gives {have}."
@@ -128,7 +131,7 @@ class PatternEngine:
                     x = preprocess(x)
                 if resize_to is not None:
                     x = tf.image.resize(x, resize_to)
-                losses = objective(self._target(x, indices))
+                losses = objective(self._target(x, indices, objective.needs))
                 total = tf.reduce_sum(losses)  # image i's gradient is its own loss's
                 for regularizer in recipe.regularizers:
                     total = total - tf.reduce_sum(regularizer(images))

@@ -31,7 +31,8 @@ from ...errors import ConvVizError
 __all__ = [
     "Adam", "Blur", "CenterNeuron", "ChannelMean", "ClassScore", "Fourier", "Jitter", "L2",
     "NormalizedStep", "Objective", "Optimizer", "Parameterization", "Pixels", "Regularizer",
-    "Rotate", "Scale", "TotalVariation", "Transform", "COLOR_CORRELATION",
+    "Rotate", "Scale", "TotalVariation", "Transform", "Window", "COLOR_CORRELATION",
+    "window_mask",
 ]
 
 
@@ -166,6 +167,78 @@ class Fourier(Parameterization):
         spectrum = np.fft.rfft2(np.transpose(x * 4.0, (0, 3, 1, 2)))
         spectrum = spectrum / spectrum_scale(size, self.decay)
         return np.stack([spectrum.real, spectrum.imag], axis=1).astype(np.float32)
+
+
+def window_mask(size: int, radius: float, edge: float) -> np.ndarray:
+    """numpy (size, size) float32: 1 inside a centred disc of ``radius`` (a fraction of the
+    side), a raised-cosine fall to 0 over the next ``edge``, 0 beyond."""
+    c = (size - 1) / 2.0
+    y, x = np.mgrid[0:size, 0:size]
+    t = np.clip((np.hypot(y - c, x - c) / size - radius) / edge, 0.0, 1.0)
+    return (0.5 + 0.5 * np.cos(np.pi * t)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Window(Parameterization):
+    """Another parameterization's images seen through a centred soft disc, over a flat
+    ``background``: image = background + mask * (inner - background).
+
+    A class score that a global pool averages over positions is highest for a tiling of the
+    class's object; confining the pattern to a disc about one object's size (``radius`` and
+    ``edge`` are fractions of the side, see ``window_mask``) makes it draw one object. The
+    recipe's transforms move and turn the windowed image, as they would a photo.
+    ``background`` is in the inner images' units (0..255 pixels for ``Fourier``).
+    """
+
+    inner: Parameterization = Fourier()
+    radius: float = 0.3
+    edge: float = 0.1
+    background: float = 127.5
+
+    def __post_init__(self):
+        if not isinstance(self.inner, Parameterization) or isinstance(self.inner, Window):
+            raise ConvVizError(
+                f"Window.inner: expected a Parameterization other than Window (Pixels, "
+                f"Fourier), got {type(self.inner).__name__} {self.inner!r}."
+            )
+        _positive(self.radius, "Window.radius", "a fraction of the side in (0, 0.75]")
+        if self.radius > 0.75:
+            raise ConvVizError(
+                f"Window.radius: expected a fraction of the side in (0, 0.75], got {self.radius!r}."
+            )
+        _positive(self.edge, "Window.edge", "a positive fraction of the side")
+        b = self.background
+        if isinstance(b, bool) or not isinstance(b, int | float | np.number) or not math.isfinite(b):
+            raise ConvVizError(f"Window.background: expected a finite number, got {b!r}.")
+
+    @property
+    def display(self):
+        return self.inner.display
+
+    @property
+    def pixel_space(self):
+        return self.inner.pixel_space
+
+    def init(self, indices, size, seed):
+        return self.inner.init(indices, size, seed)
+
+    def spec_shape(self):
+        return self.inner.spec_shape()
+
+    def mask(self, size):
+        """(size, size) tensor: ``window_mask`` with a tensor ``size`` (no retracing)."""
+        import tensorflow as tf
+
+        n = tf.cast(size, tf.float32)
+        k = tf.range(tf.cast(size, tf.float32))
+        d = k - (n - 1.0) / 2.0
+        r = tf.sqrt(d[:, None] ** 2 + d[None, :] ** 2) / n
+        t = tf.clip_by_value((r - self.radius) / self.edge, 0.0, 1.0)
+        return 0.5 + 0.5 * tf.cos(math.pi * t)
+
+    def __call__(self, params, size):
+        mask = self.mask(size)[None, :, :, None]
+        return self.background + mask * (self.inner(params, size) - self.background)
 
 
 # --------------------------------------------------------------------------- transforms

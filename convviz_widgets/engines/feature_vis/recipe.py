@@ -1,4 +1,5 @@
-"""A recipe: one choice of each part (see ``parts``); "classic" and "fourier" are two of them."""
+"""A recipe: one choice of each part (see ``parts``); "classic", "fourier" and "object" are
+three of them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from ...errors import ConvVizError
 from .parts import (
     Adam,
+    CenterNeuron,
     Fourier,
     Jitter,
     NormalizedStep,
@@ -19,9 +21,10 @@ from .parts import (
     Rotate,
     Scale,
     Transform,
+    Window,
 )
 
-__all__ = ["CLASSIC", "FOURIER", "RECIPES", "Recipe", "resolve_recipe"]
+__all__ = ["CLASSIC", "FOURIER", "OBJECT", "RECIPES", "Recipe", "resolve_recipe"]
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ class Recipe:
     def __post_init__(self):
         object.__setattr__(self, "transforms", tuple(self.transforms))
         object.__setattr__(self, "regularizers", tuple(self.regularizers))
-        _check("parameterization", self.parameterization, Parameterization, "Pixels, Fourier")
+        _check("parameterization", self.parameterization, Parameterization, "Pixels, Fourier, Window")
         for i, part in enumerate(self.transforms):
             _check(f"transforms[{i}]", part, Transform, "Jitter, Scale, Rotate")
         for i, part in enumerate(self.regularizers):
@@ -73,7 +76,20 @@ FOURIER = Recipe(  # Olah et al. 2017: Fourier basis, jitter/scale/rotate every 
     optimizer=Adam(),
     learning_rate=0.05,
 )
-RECIPES = {"classic": CLASSIC, "fourier": FOURIER}
+# One object per pattern, not a tiling: the unit at the centre of the map (for classes: the
+# class evidence of the centre cell), the image a Fourier one seen through a centred soft disc
+# over flat grey (everything the centre unit does not see stays grey). Against FOURIER:
+# sd 0.1 (from flat grey, sd 0.01, the centre unit of a ReLU net can have no gradient at
+# all), a steeper spectrum (decay 1.5: larger flat regions, as filled shapes are) and a
+# zoom-out of 0.7-0.8 every step, so the object the centre unit sees is drawn 1 / 0.75 larger.
+OBJECT = Recipe(
+    parameterization=Window(Fourier(decay=1.5, sd=0.1), radius=0.3, edge=0.08),
+    transforms=(Jitter(8), Scale(0.7, 0.8), Rotate(10.0)),
+    optimizer=Adam(),
+    objective=CenterNeuron(),
+    learning_rate=0.05,
+)
+RECIPES = {"classic": CLASSIC, "fourier": FOURIER, "object": OBJECT}
 
 
 def resolve_recipe(recipe) -> Recipe:
