@@ -2,8 +2,9 @@
 
 Five kinds, each with a base class; adding one is one small subclass (tf-keras-vis' model):
 
-- Parameterization: parameters -> images. ``Pixels`` (the image itself, the book) and
-  ``Fourier`` (a decorrelated-colour Fourier basis, Olah et al. 2017 / lucid).
+- Parameterization: parameters -> images. ``Pixels`` (the image itself, the book),
+  ``Fourier`` (a decorrelated-colour Fourier basis, Olah et al. 2017 / lucid) and ``Window``
+  (another one seen through a centred soft disc over a flat background).
 - Transform: a random (N, 3, 3) matrix per image and step mapping output to input pixel
   coordinates; all of a recipe's transforms compose into ONE bilinear resampling.
   ``Jitter``, ``Scale``, ``Rotate``.
@@ -12,8 +13,8 @@ Five kinds, each with a base class; adding one is one small subclass (tf-keras-v
 - Optimizer: (params, grads, state, lr) -> (params, state), gradient ASCENT.
   ``NormalizedStep`` (the book's RMS-normalized step) and ``Adam``.
 - Objective: the per-image target -> (N,) values to maximize. ``ChannelMean`` and
-  ``CenterNeuron`` take an (N, h, w) map of each image's own channel; ``ClassScore`` an (N,)
-  score of each image's own class.
+  ``CenterNeuron`` take an (N, h, w) map of each image's own channel (or, for classes, its own
+  class's evidence map); ``ClassScore`` an (N,) score of each image's own class.
 
 Every ``__call__`` runs inside the engine's one compiled step: random numbers come from the
 step's seed tensor (stateless ops), sizes from tensors, so nothing retraces.
@@ -468,8 +469,8 @@ class Adam(Optimizer):
 class Objective:
     """``__call__(target)`` -> (N,) values to maximize.
 
-    ``needs``: "map" (the target is each image's own channel, (N, h, w)) or "score" (each
-    image's own class score, (N,)).
+    ``needs``: "map" (the target is each image's own channel, or its own class's evidence
+    map, (N, h, w)) or "score" (each image's own class score, (N,)).
     """
 
     needs = "map"
