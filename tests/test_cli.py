@@ -186,7 +186,7 @@ def test_filters_fourier_and_class_patterns(model, tmp_path, capsys):
     code, out, err = run(argv, capsys)
     assert code == 0, err
     assert out == ["classes: 3 star, 1 square", str(tmp_path / "classes_object.png")]
-    expected = cvw.ClassPatterns(model).generate([3, 1], size=48, steps=3)
+    expected = cvw.ClassPatterns(model).generate([3, 1], size=48, steps=3, recipe="object")
     np.testing.assert_array_equal(png(out[1]), render.pattern_grid(expected, cols=2, pad=2)[0])
 
 

@@ -132,7 +132,7 @@ def test_no_map_without_a_global_pool(sequential):
     with pytest.raises(cvw.ConvVizError, match=r"CenterNeuron needs a layer with channels .*, or a "
                        r"class evidence map; .*needs the scores to come from one global pooling"):
         engine.generate([0], size=16, steps=1, recipe="object")
-    np.testing.assert_array_equal(engine.generate([0, 1], size=16, steps=2),  # the default
+    np.testing.assert_array_equal(engine.generate([0, 1], size=16, steps=2, recipe=None),
                                   engine.generate([0, 1], size=16, steps=2, recipe="fourier"))
 
 
@@ -149,7 +149,13 @@ def test_evidence_map_of_a_nested_model(nested):
 
 def test_object_recipe_and_default():
     assert RECIPES["object"] is OBJECT
-    assert cvw.ClassPatterns(small_functional(classes=3)).default_recipe == "object"
+    engine = cvw.ClassPatterns(small_functional(classes=3))
+    assert engine.default_recipe == "object"
+    # generate's own default is the API contract's "fourier"; None asks for default_recipe
+    np.testing.assert_array_equal(engine.generate([0], size=16, steps=1),
+                                  engine.generate([0], size=16, steps=1, recipe="fourier"))
+    np.testing.assert_array_equal(engine.generate([1], size=16, steps=1, recipe=None),
+                                  engine.generate([1], size=16, steps=1, recipe="object"))
     assert OBJECT.parameterization == P.Window(P.Fourier(decay=1.5, sd=0.1), radius=0.3, edge=0.08)
     assert OBJECT.objective == P.CenterNeuron() and OBJECT.optimizer == P.Adam()
     assert OBJECT.transforms == (P.Jitter(8), P.Scale(0.7, 0.8), P.Rotate(10.0))
@@ -161,7 +167,7 @@ def test_no_retrace_of_the_object_step():
     classes = cvw.ClassPatterns(model)
     filters = cvw.FilterPatterns(model, "c2")
     for k, size in (([0], 24), ([1, 2], 20), ([0, 1, 2], 31)):
-        classes.generate(k, size=size, steps=1)
+        classes.generate(k, size=size, steps=1, recipe="object")
         filters.generate(k, size=size, steps=1, recipe="object")  # the neuron objective
     assert classes._steps[OBJECT].experimental_get_tracing_count() == 1
     assert filters._steps[OBJECT].experimental_get_tracing_count() == 1
@@ -180,7 +186,7 @@ def test_default_class_patterns_draw_one_object_at_the_centre():
         e = np.maximum(engine._target(x, tf.constant(classes), "map").numpy(), 0)  # (3, 18, 18)
         return e[:, 6:12, 6:12].sum(axis=(1, 2)) / e.sum(axis=(1, 2))
 
-    one = engine.generate(classes, steps=60)  # the default recipe, 150 px
+    one = engine.generate(classes, steps=60, recipe=None)  # default_recipe: object, 150 px
     tiled = engine.generate(classes, steps=60, recipe="fourier")
     share, tiled_share = central_share(one), central_share(tiled)
     assert np.all(share > 0.5), share  # 36 of 324 cells (11%) hold most of the evidence

@@ -24,10 +24,12 @@ class ClassPatterns(PatternEngine):
     ``GlobalMaxPooling2D``, then the head), the engine also offers each class's evidence map
     (objectives that need a "map"): the score each cell of the pooled map would give alone,
     i.e. the head applied cell by cell. With an average pool and a linear head it is the CAM
-    of Zhou et al. 2016, and its mean is the logit. The default recipe is then "object"
-    (``recipe.OBJECT``), which maximizes the map's centre cell: a class score averaged over
-    positions is highest for a tiling of the class's object, the centre cell for one object
-    (Olah et al. 2017's neuron objective). Without such a layer the default is "fourier".
+    of Zhou et al. 2016, and its mean is the logit. The recommended recipe
+    (``default_recipe``, what the CLI's ``render classes`` uses) is then
+    "object" (``recipe.OBJECT``), which maximizes the map's centre cell: a class score averaged
+    over positions is highest for a tiling of the class's object, the centre cell for one
+    object (Olah et al. 2017's neuron objective). Without such a layer it is "fourier".
+    ``generate``'s own default stays "fourier" (the API contract of DESIGN.md).
     """
 
     what = "classes"
@@ -101,11 +103,12 @@ class ClassPatterns(PatternEngine):
 
     def generate(self, classes, size: int | None = None, steps: int = 40,
                  step_size: float = 1.0, seed: int = 0, callback: Callable | None = None,
-                 recipe=None):
+                 recipe="fourier"):
         """uint8 (N, size, size, 3): one image per class (``size`` default: the model's input).
 
-        ``recipe=None``: ``default_recipe`` ("object", or "fourier" for a model without a
-        class evidence map).
+        ``recipe``: "fourier" (default), "object" (one object per class; ``default_recipe``
+        when the model has a class evidence map), "classic", a Recipe, or None for
+        ``default_recipe``.
 
         ``callback(step, images_uint8)`` after each step; returning False stops at once.
         """
