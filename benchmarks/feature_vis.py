@@ -184,7 +184,7 @@ def bench_class_patterns(cfg, model, clf, rows, out):
                            "own_probability": [float(probs[k, k]) for k in range(len(names))],
                            "own": own}
         default = recipe == engine.default_recipe
-        _row(rows, "2 class patterns", f"{recipe}{' (the default)' if default else ''}: patterns "
+        _row(rows, "2 class patterns", f"{recipe}{' (default_recipe)' if default else ''}: patterns "
              "labelled as their own class", own,
              f"of {len(names)}", target=5 if default else None, higher=True,
              note="predicted: " + ", ".join(section[recipe]["predicted"])
