@@ -118,12 +118,11 @@ class _DenseFold:
         if getattr(dense, "quantization_mode", None) or len(dense.kernel.shape) != 2:
             raise ValueError("the Dense layer is quantized or not 2-D")
         channels = graph.tap(layer).shape[-1]
-        kernel = tf.convert_to_tensor(dense.kernel, tf.float32)
-        inputs, units = kernel.shape
+        inputs, units = dense.kernel.shape
         if inputs % channels:
             raise ValueError("the Dense input is not positions x channels")
         self.units, self.channels, self.positions = units, channels, inputs // channels
-        self.w1c = tf.reduce_sum(tf.reshape(kernel, (self.positions, channels, units)), 0)
+        self.w1c = tf.reduce_sum(self.kernel_by_position(), 0)
         pool = next((op for op in chain if isinstance(op, (keras.layers.MaxPooling2D,
                                                              keras.layers.AveragePooling2D))), None)
         self.windows = _windows(pool, graph.tap(layer).shape[1:3], self.positions)
@@ -137,6 +136,12 @@ class _DenseFold:
         import tensorflow as tf
 
         return tf.cast(self.dense.kernel, tf.float32)
+
+    def kernel_by_position(self):
+        """W1 as (P, C, D): row (p, c) of the kernel at [p, c] (channels-last Flatten order)."""
+        import tensorflow as tf
+
+        return tf.reshape(self.kernel(), (self.positions, self.channels, self.units))
 
     def z_of(self, flat):
         import tensorflow as tf
@@ -164,7 +169,7 @@ class _DenseFold:
         import tensorflow as tf
 
         f = tf.reshape(flat[0], (self.positions, self.channels, 1))
-        w = tf.reshape(self.kernel(), (self.positions, self.channels, self.units))
+        w = self.kernel_by_position()
         chunk = -(-self.positions // 64)
         m = None
         for start in range(0, self.positions, chunk):
@@ -186,7 +191,7 @@ class _DenseFold:
         routed = (a * tape.gradient(flat, a))[0, : ph * sy, : pw * sx]  # A * d sum(P) / d A
         routed = tf.reshape(routed, (ph, sy, pw, sx, self.channels))
         routed = tf.reshape(tf.transpose(routed, (0, 2, 1, 3, 4)), (ph * pw, sy * sx, self.channels))
-        w = tf.reshape(self.kernel(), (self.positions, self.channels, self.units))
+        w = self.kernel_by_position()
         return tf.reshape(tf.matmul(routed, w), (self.positions * sy * sx, self.units))
 
     def position_maps(self, values, shape):
@@ -251,7 +256,6 @@ class GradientExecutor:
         if need not in GRADIENT_NEEDS:
             raise ValueError(f"need: expected one of {GRADIENT_NEEDS}, got {need!r}")
         self.need = need
-        self.sums_only = need == GRADIENT_SUMS
         scores = "@" + score
         a_spec = tf.TensorSpec((None, *graph.tap(layer).shape[1:]), tf.float32)
         x_spec = tf.TensorSpec(graph.input.shape, tf.float32)
@@ -364,7 +368,7 @@ class GradientExecutor:
         """A new image and one class (k < 0: the top one) in ONE pass."""
         import tensorflow as tf
 
-        if self.mode == "fold" and (self.sums_only or self.terms):
+        if self.mode == "fold" and (self.need == GRADIENT_SUMS or self.terms):
             features = self._fold_features(self.body(x, training=False))
             z = features[1]
             with tf.GradientTape() as tape:
