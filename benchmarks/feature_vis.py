@@ -63,8 +63,8 @@ class Config:
 
 
 QUICK = Config(quick=True, step_size_px=32, step_batch=2, step_steps=2, repeats=1, filters=2,
-               filter_size=32, filter_steps=3, class_steps=3, class_size=64, class_seeds=2, transforms=2,
-               train_images=66, train_epochs=1, test_images=30)
+               filter_size=32, filter_steps=3, class_steps=3, class_size=64, class_seeds=2,
+               transforms=2, train_images=66, train_epochs=1, test_images=30)
 
 
 def _row(rows, section, name, value, unit="", target=None, higher=False, note=""):
@@ -193,7 +193,8 @@ def bench_class_patterns(cfg, model, clf, rows, out):
                          "default_model_own": int((self_labels == np.arange(len(names))).sum())})
         own = [r["own"] for r in runs]
         median = float(np.median(own))
-        section[recipe] = {"seeds": runs, "own": own, "median": median, "mean": float(np.mean(own)),
+        section[recipe] = {"seeds": runs, "own": own, "median": median,
+                           "mean": float(np.mean(own)),
                            "seeds_with_5_or_more": sum(o >= 5 for o in own)}
         default = recipe == engine.default_recipe
         _row(rows, "2 class patterns", f"{recipe}{' (default_recipe)' if default else ''}: patterns "

@@ -261,6 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="differentiate the class logit (the Grad-CAM paper) or its probability "
         "(the tutorial's code); default: logit (gradient methods only)",
     )
+    cam.add_argument(
+        "--precision",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="Score-CAM's masked passes in float32 or through a bfloat16 copy of the model "
+        "(about 2x faster on CPUs with bfloat16 units, slower on others); default: float32",
+    )
 
     demo = commands.add_parser(
         "demo",
@@ -476,8 +483,11 @@ def _cam_engine(model, method: str, args):
     from .engines.cam import method_class
 
     options = {}
-    if "score" in inspect.signature(method_class(method).__init__).parameters:
+    parameters = inspect.signature(method_class(method).__init__).parameters
+    if "score" in parameters:
         options["score"] = args.score
+    if "precision" in parameters:
+        options["precision"] = args.precision
     return cvw.cam(model, method, layer=args.layer, **options)
 
 
@@ -492,6 +502,11 @@ def render_gradcam(args, model, image, name: str) -> list[Path]:
         raise CommandError(f"--metric-steps: expected an integer >= 1, got {args.metric_steps}")
     if args.method == "all" and args.blend == "additive":
         raise CommandError("--blend additive: only for one --method; the comparison alpha-blends")
+    if args.precision != "float32" and args.method not in ("scorecam", "all"):
+        raise CommandError(
+            f"--precision {args.precision}: only Score-CAM's masked passes have a precision; "
+            f"expected --method scorecam (or all), got --method {args.method}"
+        )
     methods = list(cvw.CAM_METHODS) if args.method == "all" else [args.method]
     engines = [_cam_engine(model, method, args) for method in methods]
     first = engines[0]

@@ -127,6 +127,28 @@ def test_gradcam_other_method(model, tmp_path, capsys):
     assert out[1].endswith(f"(class {int(np.argmax(probs))}): {probs.max():.1%}")
 
 
+def test_gradcam_scorecam_bfloat16(model, tmp_path, capsys):
+    layer = cvw.conv_layers(model)[0]  # 32 channels: a short Score-CAM
+    argv = ["render", "gradcam", "--image", "star", "--method", "scorecam", "--precision",
+            "bfloat16", "--class", "3", "--layer", layer, "--out", tmp_path]  # fmt: skip
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    img = cvw.sample_image("star")
+    engine = cvw.cam(model, "scorecam", layer=layer, precision="bfloat16")
+    heatmap = engine.compute(img, class_index=3)
+    np.testing.assert_array_equal(png(out[-2]), render.overlay(img, heatmap, 0.4, centres=engine.centres))
+    full = cvw.cam(model, "scorecam", layer=layer).compute(img, class_index=3)
+    assert np.corrcoef(heatmap.ravel(), full.ravel())[0, 1] > 0.99  # bfloat16 passes, same map
+    assert not np.array_equal(heatmap, full)  # ... but they did run in bfloat16
+
+    code, _, err = run(["render", "gradcam", "--image", "star", "--precision", "bfloat16",
+                        "--out", tmp_path], capsys)  # fmt: skip
+    assert code == 1
+    assert err == ["convviz-widgets: error: --precision bfloat16: only Score-CAM's "
+                   "masked passes have a precision; expected --method scorecam (or all), got "
+                   "--method gradcam"]
+
+
 def test_gradcam_all_methods_and_metrics(model, tmp_path, capsys):
     layer = cvw.conv_layers(model)[0]  # 32 channels: a short Score-CAM
     argv = ["render", "gradcam", "--image", "star", "--method", "all", "--metrics",
