@@ -475,18 +475,22 @@ def _method_slug(method: str) -> str:
     return method.replace("+", "p")  # gradcam++ -> gradcampp
 
 
-def _cam_engine(model, method: str, args):
+def _takes(method: str, option: str) -> bool:
+    """Whether the CAM method's constructor has the keyword ``option``."""
     import inspect
-
-    import convviz_widgets as cvw
 
     from .engines.cam import method_class
 
+    return option in inspect.signature(method_class(method).__init__).parameters
+
+
+def _cam_engine(model, method: str, args):
+    import convviz_widgets as cvw
+
     options = {}
-    parameters = inspect.signature(method_class(method).__init__).parameters
-    if "score" in parameters:
+    if _takes(method, "score"):
         options["score"] = args.score
-    if "precision" in parameters:
+    if _takes(method, "precision"):
         options["precision"] = args.precision
     return cvw.cam(model, method, layer=args.layer, **options)
 
@@ -502,7 +506,7 @@ def render_gradcam(args, model, image, name: str) -> list[Path]:
         raise CommandError(f"--metric-steps: expected an integer >= 1, got {args.metric_steps}")
     if args.method == "all" and args.blend == "additive":
         raise CommandError("--blend additive: only for one --method; the comparison alpha-blends")
-    if args.precision != "float32" and args.method not in ("scorecam", "all"):
+    if args.precision != "float32" and args.method != "all" and not _takes(args.method, "precision"):
         raise CommandError(
             f"--precision {args.precision}: only Score-CAM's masked passes have a precision; "
             f"expected --method scorecam (or all), got --method {args.method}"
