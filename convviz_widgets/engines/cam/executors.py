@@ -146,8 +146,7 @@ class _DenseFold:
     def z_of(self, flat):
         import tensorflow as tf
 
-        z = tf.matmul(flat, self.kernel())
-        return z + self.dense.bias if self.dense.use_bias else z
+        return self.with_bias(tf.matmul(flat, self.kernel()))
 
     def z(self, a):
         return self.z_of(self.flat(a, training=False))
